@@ -1,0 +1,103 @@
+# euar-bench build. `make` builds bin/euar; `make help` lists the targets.
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Wno-unused-parameter \
+           -MMD -MP -I. -I/usr/include/hdf5/serial
+LDLIBS  += -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lcjson -lopenblas -lz -lm
+BUILD   := build
+PYTHON  ?= /usr/bin/python3
+JOBS    ?= $(shell nproc)
+
+# Debian packages the build and the embedded default data need.
+DEB_PACKAGES := build-essential libhdf5-dev libcjson-dev libopenblas-dev librandom123-dev \
+                gnuplot-nox zlib1g-dev libcmocka-dev dataset-fashion-mnist python3 pkg-config
+FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
+
+LIB_SRC  := $(wildcard core/*.c core/models/*.c noise/*.c datasets/*.c suites/*.c report/*.c)
+CLI_SRC  := $(wildcard cli/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+LIB      := $(BUILD)/libeuar.a
+
+# Optional parts, one line each.
+NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+GNUPLOT := $(shell command -v gnuplot 2>/dev/null)
+ifneq ($(MAKECMDGOALS),deps)
+$(info euar-bench: nvcc $(if $(NVCC),found at $(NVCC) (CUDA backend not built yet),not found))
+$(info euar-bench: gnuplot $(if $(GNUPLOT),found at $(GNUPLOT),not found: plots are skipped))
+endif
+
+.PHONY: all deps test test-unit test-e2e suite-missing suite-missing-quick bench clean help data
+
+all: bin/euar
+
+bin/euar: $(CLI_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%: tests/%.c $(LIB) $(wildcard tests/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+
+# Installs the Debian packages that are missing (as root), or prints the command.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all packages present"; \
+	elif [ "$$(id -u)" = 0 ]; then echo "deps: installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "deps: missing$$missing; run as root:"; \
+	    echo "  apt-get update && apt-get install -y$$missing"; exit 1; fi
+
+# Embedded default data, generated once from fixed seeds.
+data/synth-mosi.h5: | bin/euar
+	@mkdir -p data
+	bin/euar data synth mosi --out $@ --seed 1
+data/fmnist-2view.h5: | bin/euar
+	@mkdir -p data
+	bin/euar data fmnist-2view --idx $(FMNIST_DIR) --out $@ --seed 1
+data: data/synth-mosi.h5 data/fmnist-2view.h5
+
+suite-missing: bin/euar data
+	bin/euar suite suites/missing.json --jobs $(JOBS) --results results/missing
+	bin/euar report results/missing
+
+suite-missing-quick: bin/euar data
+	bin/euar suite suites/missing.json --quick --jobs $(JOBS) --results results/missing-quick
+	bin/euar report results/missing-quick
+
+test: test-unit test-e2e
+
+test-unit: $(TEST_BIN) bin/euar
+	@failed=0; for t in $(TEST_BIN); do echo "== $$t"; $$t || failed=$$((failed + 1)); done; \
+	echo "unit test programs: $$failed failed"; [ $$failed -eq 0 ]
+
+test-e2e: bin/euar
+	tests/e2e_quick.sh
+
+bench: bin/euar data/synth-mosi.h5
+	bench/run.sh
+
+clean:
+	rm -rf $(BUILD) bin
+
+help:
+	@echo "make              build bin/euar"
+	@echo "make deps         install missing Debian packages (as root)"
+	@echo "make test         unit tests, gradient checks and a quick suite end to end"
+	@echo "make suite-missing  train every model on every missing-modality subset, print Table 2"
+	@echo "make bench        time one EUAR epoch against a PyTorch reference"
+	@echo "make clean        remove build/ and bin/"
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,0 +1,13 @@
+/* Subcommands of bin/euar. Each parses its own arguments (argv[0] is the subcommand name)
+ * and returns the process exit status: 0 success, 1 bad input or usage (message printed),
+ * 3 a training run that diverged (result recorded as failed). */
+#ifndef EUAR_CLI_H
+#define EUAR_CLI_H
+
+int cmd_data(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_suite(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

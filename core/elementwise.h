@@ -1,0 +1,86 @@
+/* Per-element maths shared by the CPU backend and CUDA kernels. Every function here compiles
+ * as C11 and as CUDA device code, so the CPU tests cover the arithmetic the GPU runs. */
+#ifndef EUAR_ELEMENTWISE_H
+#define EUAR_ELEMENTWISE_H
+
+#include <math.h>
+
+#ifdef __CUDACC__
+#define EUAR_HD __host__ __device__ static inline
+#else
+#define EUAR_HD static inline
+#endif
+
+/* Activation kinds of the encoders and hidden layers. */
+typedef enum { EUAR_ACT_RELU, EUAR_ACT_GELU, EUAR_ACT_NONE } ActKind;
+
+EUAR_HD float relu_f(float x) {
+    return x > 0.0f ? x : 0.0f;
+}
+
+EUAR_HD float relu_grad_f(float x) {
+    return x > 0.0f ? 1.0f : 0.0f;
+}
+
+/* GELU, tanh approximation (Hendrycks and Gimpel 2016, eq. 2; the form of GPT-2):
+ * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+#define EUAR_GELU_SCALE 0.7978845608028654f /* sqrt(2 / pi) */
+#define EUAR_GELU_CUBE 0.044715f
+
+EUAR_HD float gelu_f(float x) {
+    float u = EUAR_GELU_SCALE * (x + EUAR_GELU_CUBE * x * x * x);
+    return 0.5f * x * (1.0f + tanhf(u));
+}
+
+EUAR_HD float gelu_grad_f(float x) {
+    float u = EUAR_GELU_SCALE * (x + EUAR_GELU_CUBE * x * x * x);
+    float t = tanhf(u);
+    float du = EUAR_GELU_SCALE * (1.0f + 3.0f * EUAR_GELU_CUBE * x * x);
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+}
+
+EUAR_HD float act_f(int kind, float x) {
+    return kind == EUAR_ACT_RELU ? relu_f(x) : kind == EUAR_ACT_GELU ? gelu_f(x) : x;
+}
+
+EUAR_HD float act_grad_f(int kind, float x) {
+    return kind == EUAR_ACT_RELU ? relu_grad_f(x) : kind == EUAR_ACT_GELU ? gelu_grad_f(x) : 1.0f;
+}
+
+/* Clamp of a raw log-variance to [lo, hi]; the gradient passes only strictly inside. */
+EUAR_HD float clamp_f(float x, float lo, float hi) {
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+EUAR_HD float clamp_grad_f(float x, float lo, float hi) {
+    return (x > lo && x < hi) ? 1.0f : 0.0f;
+}
+
+/* KL(N(mu, sigma^2) || N(0, 1)) of one dimension, with lv = log sigma^2:
+ * 0.5 (mu^2 + sigma^2 - 1 - lv) (Kingma and Welling 2014, appendix B). */
+EUAR_HD float kl_normal_f(float mu, float lv) {
+    return 0.5f * (mu * mu + expf(lv) - 1.0f - lv);
+}
+
+/* Its partial derivatives: d/dmu = mu, d/dlv = 0.5 (sigma^2 - 1). */
+EUAR_HD float kl_normal_dmu_f(float mu) {
+    return mu;
+}
+
+EUAR_HD float kl_normal_dlv_f(float lv) {
+    return 0.5f * (expf(lv) - 1.0f);
+}
+
+/* Adam update of one parameter (Kingma and Ba 2015, algorithm 1) with bias corrections
+ * c1 = 1 - beta1^t and c2 = 1 - beta2^t computed by the caller, and decoupled weight decay
+ * (Loshchilov and Hutter 2019) when wd > 0. */
+EUAR_HD void adam_step_f(float *p, float *m, float *v, float g, float lr, float beta1,
+                         float beta2, float eps, float wd, float c1, float c2) {
+    *m = beta1 * *m + (1.0f - beta1) * g;
+    *v = beta2 * *v + (1.0f - beta2) * g * g;
+    float mhat = *m / c1;
+    float vhat = *v / c2;
+    *p -= lr * (mhat / (sqrtf(vhat) + eps) + wd * *p);
+}
+
+#endif
