@@ -31,6 +31,9 @@ typedef struct Backend {
     /* dbias[C] += sum over rows of dy[R,C] */
     void (*bias_grad)(float *dbias, const float *dy, int rows, int cols, int ldy);
 
+    /* x[n] *= alpha */
+    void (*scale)(float *x, float alpha, size_t n);
+
     /* y[n] = act(x[n]) */
     void (*act_forward)(ActKind kind, float *y, const float *x, size_t n);
     /* dx[n] = dy[n] * act'(x[n]); dx may alias dy */
@@ -39,6 +42,9 @@ typedef struct Backend {
     /* Copies rows: dst[i, :cols] = src[idx[i], :cols] for i < n (idx is host memory). */
     void (*gather_rows)(float *dst, int ldd, const float *src, int lds, const int32_t *idx,
                         int n, int cols);
+    /* The same from uint8 rows, scaled: dst[i, c] = scale * src[idx[i], c]. */
+    void (*gather_rows_u8)(float *dst, int ldd, const uint8_t *src, int lds, const int32_t *idx,
+                           int n, int cols, float scale);
     /* dst[idx[i], :cols] += src[i, :cols] (idx is host memory, may repeat). */
     void (*scatter_add_rows)(float *dst, int ldd, const float *src, int lds,
                              const int32_t *idx, int n, int cols);

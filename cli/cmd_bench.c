@@ -1,0 +1,88 @@
+/* euar bench: times training epochs of one model on one dataset and reports peak memory, as
+ * one JSON line that bench/run.sh compares with the PyTorch reference. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/prepare.h"
+#include "core/common.h"
+
+static int compare_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *data_path = "data/synth-mosi.h5", *model = "euar";
+    Settings set;
+    settings_default(&set);
+    set.epochs = 5;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            printf("usage: euar bench [--data FILE] [--model NAME] [--epochs N] "
+                   "[--set KEY=VALUE]...\n"
+                   "Trains for N epochs (default 5) without per-epoch evaluation and prints one "
+                   "JSON line:\nseconds per epoch (forward, backward and Adam over all training "
+                   "batches) and peak resident memory.\n");
+            return 0;
+        }
+        if (!v) {
+            fprintf(stderr, "euar: error: %s needs a value; see euar bench --help\n", a);
+            return 1;
+        }
+        if (strcmp(a, "--data") == 0) {
+            data_path = v;
+        } else if (strcmp(a, "--model") == 0) {
+            model = v;
+        } else if (strcmp(a, "--epochs") == 0) {
+            if (settings_set_kv(&set, "epochs", v) != 0) {
+                fprintf(stderr, "euar: error: --epochs: %s\n", err_get());
+                return 1;
+            }
+        } else if (strcmp(a, "--set") == 0) {
+            if (settings_set(&set, v) != 0) {
+                fprintf(stderr, "euar: error: --set %s: %s\n", v, err_get());
+                return 1;
+            }
+        } else {
+            fprintf(stderr, "euar: error: unknown option '%s'; see euar bench --help\n", a);
+            return 1;
+        }
+        i++;
+    }
+    set.eval_every = set.epochs;
+
+    PreparedData prep;
+    if (prepare_data(&prep, data_path, "", 0, EUAR_NONFINITE_REJECT) != 0) {
+        fprintf(stderr, "euar: error: %s\n", err_get());
+        return 1;
+    }
+    backend_cpu_set_threads(set.threads);
+    TrainResult r;
+    if (train_run(model, &set, &prep.data, backend_cpu(), NULL, &r) != 0) {
+        fprintf(stderr, "euar: error: %s\n", err_get());
+        prepared_data_free(&prep);
+        return 1;
+    }
+    double *secs = xmalloc(sizeof(double) * (size_t)(r.epochs_run + 1));
+    printf("{\"impl\": \"euar-cpu-%s\", \"model\": \"%s\", \"threads\": %d, \"experts\": %d, "
+           "\"train_samples\": %d, \"epoch_s\": [",
+           set.moe_compute == EUAR_MOE_SPARSE ? "sparse" : "dense", model, set.threads,
+           set.experts, prep.data.train.n);
+    for (int i = 0; i < r.epochs_run; i++) {
+        secs[i] = r.curve[i].train_ms / 1e3;
+        printf("%s%.5f", i ? ", " : "", secs[i]);
+    }
+    qsort(secs, (size_t)r.epochs_run, sizeof(double), compare_double);
+    double median = r.epochs_run == 0 ? 0
+                    : r.epochs_run % 2 ? secs[r.epochs_run / 2]
+                                       : 0.5 * (secs[r.epochs_run / 2 - 1] + secs[r.epochs_run / 2]);
+    printf("], \"median_epoch_s\": %.5f, \"peak_rss_mb\": %.1f, \"status\": \"%s\"}\n", median,
+           (double)peak_rss_bytes() / 1048576.0, r.failed ? "failed" : "ok");
+    free(secs);
+    train_result_free(&r);
+    prepared_data_free(&prep);
+    return 0;
+}

@@ -1,0 +1,346 @@
+/* CPU backend: OpenBLAS for matrix products, plain C loops over the shared per-element maths
+ * of elementwise.h for the rest. This is the reference every other backend is tested against. */
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "ops.h"
+
+static void *cpu_alloc(size_t bytes) {
+    /* 64-byte alignment suits AVX-512 loads in OpenBLAS kernels. */
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (!p)
+        euar_fatal(__FILE__, __LINE__, "out of memory allocating %zu bytes", bytes);
+    memset(p, 0, rounded);
+    return p;
+}
+
+static void cpu_release(void *p) {
+    free(p);
+}
+
+static void cpu_copy(void *dst, const void *src, size_t bytes) {
+    memcpy(dst, src, bytes);
+}
+
+static void cpu_zero(void *p, size_t bytes) {
+    memset(p, 0, bytes);
+}
+
+static void cpu_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                     int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+static void cpu_bias_add(float *y, const float *bias, int rows, int cols, int ldy) {
+    for (int r = 0; r < rows; r++) {
+        float *row = y + (size_t)r * ldy;
+        for (int c = 0; c < cols; c++)
+            row[c] += bias[c];
+    }
+}
+
+static void cpu_bias_grad(float *dbias, const float *dy, int rows, int cols, int ldy) {
+    for (int r = 0; r < rows; r++) {
+        const float *row = dy + (size_t)r * ldy;
+        for (int c = 0; c < cols; c++)
+            dbias[c] += row[c];
+    }
+}
+
+static void cpu_scale(float *x, float alpha, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        x[i] *= alpha;
+}
+
+static void cpu_act_forward(ActKind kind, float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        y[i] = act_f(kind, x[i]);
+}
+
+static void cpu_act_backward(ActKind kind, float *dx, const float *dy, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        dx[i] = dy[i] * act_grad_f(kind, x[i]);
+}
+
+static void cpu_gather_rows(float *dst, int ldd, const float *src, int lds, const int32_t *idx,
+                            int n, int cols) {
+    for (int i = 0; i < n; i++)
+        memcpy(dst + (size_t)i * ldd, src + (size_t)idx[i] * lds, (size_t)cols * sizeof(float));
+}
+
+static void cpu_gather_rows_u8(float *dst, int ldd, const uint8_t *src, int lds,
+                               const int32_t *idx, int n, int cols, float scale) {
+    for (int i = 0; i < n; i++) {
+        float *d = dst + (size_t)i * ldd;
+        const uint8_t *s = src + (size_t)idx[i] * lds;
+        for (int c = 0; c < cols; c++)
+            d[c] = scale * (float)s[c];
+    }
+}
+
+static void cpu_scatter_add_rows(float *dst, int ldd, const float *src, int lds,
+                                 const int32_t *idx, int n, int cols) {
+    for (int i = 0; i < n; i++) {
+        float *d = dst + (size_t)idx[i] * ldd;
+        const float *s = src + (size_t)i * lds;
+        for (int c = 0; c < cols; c++)
+            d[c] += s[c];
+    }
+}
+
+static void cpu_copy_block(float *dst, int ldd, const float *src, int lds, int rows, int cols,
+                           int accumulate) {
+    for (int r = 0; r < rows; r++) {
+        float *d = dst + (size_t)r * ldd;
+        const float *s = src + (size_t)r * lds;
+        if (accumulate) {
+            for (int c = 0; c < cols; c++)
+                d[c] += s[c];
+        } else {
+            memcpy(d, s, (size_t)cols * sizeof(float));
+        }
+    }
+}
+
+static void cpu_softmax_topk(float *p, float *gate, int32_t *sel, const float *logits, int b,
+                             int e, int k) {
+    for (int r = 0; r < b; r++) {
+        const float *l = logits + (size_t)r * e;
+        float *pr = p + (size_t)r * e;
+        float mx = -FLT_MAX;
+        for (int j = 0; j < e; j++)
+            mx = l[j] > mx ? l[j] : mx;
+        double total = 0.0;
+        for (int j = 0; j < e; j++) {
+            pr[j] = expf(l[j] - mx);
+            total += pr[j];
+        }
+        float inv = (float)(1.0 / total);
+        for (int j = 0; j < e; j++)
+            pr[j] *= inv;
+        /* Selection of the k largest by repeated scans: k and E are small (k <= E <= 256). */
+        int32_t *sr = sel + (size_t)r * k;
+        for (int s = 0; s < k; s++) {
+            int best = -1;
+            for (int j = 0; j < e; j++) {
+                int taken = 0;
+                for (int t = 0; t < s; t++)
+                    taken |= sr[t] == j;
+                if (!taken && (best < 0 || pr[j] > pr[best]))
+                    best = j;
+            }
+            sr[s] = best;
+            gate[(size_t)r * k + s] = pr[best];
+        }
+    }
+}
+
+static void cpu_softmax_backward(float *dlogits, const float *dp, const float *p, int b, int e) {
+    for (int r = 0; r < b; r++) {
+        const float *pr = p + (size_t)r * e;
+        const float *dr = dp + (size_t)r * e;
+        float dot = 0.0f;
+        for (int j = 0; j < e; j++)
+            dot += pr[j] * dr[j];
+        for (int j = 0; j < e; j++)
+            dlogits[(size_t)r * e + j] = pr[j] * (dr[j] - dot);
+    }
+}
+
+static void cpu_expert_forward(float *z, float *kl, float *s2, const float *y, const float *eps,
+                               int rows, int h, float lv_min, float lv_max) {
+    for (int r = 0; r < rows; r++) {
+        const float *mu = y + (size_t)r * 2 * h;
+        const float *raw = mu + h;
+        const float *er = eps ? eps + (size_t)r * h : NULL;
+        float *zr = z + (size_t)r * h;
+        float kl_sum = 0.0f, s2_sum = 0.0f;
+        for (int d = 0; d < h; d++) {
+            float lv = clamp_f(raw[d], lv_min, lv_max);
+            float var = expf(lv);
+            zr[d] = er ? mu[d] + sqrtf(var) * er[d] : mu[d];
+            kl_sum += kl_normal_f(mu[d], lv);
+            s2_sum += var;
+        }
+        if (kl)
+            kl[r] = kl_sum;
+        if (s2)
+            s2[r] = s2_sum / (float)h;
+    }
+}
+
+static void cpu_expert_backward(float *dy, const float *dz, const float *dkl, const float *ds2,
+                                const float *y, const float *eps, int rows, int h, float lv_min,
+                                float lv_max) {
+    for (int r = 0; r < rows; r++) {
+        const float *mu = y + (size_t)r * 2 * h;
+        const float *raw = mu + h;
+        const float *er = eps ? eps + (size_t)r * h : NULL;
+        const float *dzr = dz ? dz + (size_t)r * h : NULL;
+        float *dmu = dy + (size_t)r * 2 * h;
+        float *draw = dmu + h;
+        float wkl = dkl ? dkl[r] : 0.0f;
+        float ws2 = ds2 ? ds2[r] / (float)h : 0.0f;
+        for (int d = 0; d < h; d++) {
+            float lv = clamp_f(raw[d], lv_min, lv_max);
+            float var = expf(lv);
+            float g_mu = wkl * kl_normal_dmu_f(mu[d]);
+            /* dz/dlv = 0.5 sigma eps; d(sigma^2)/dlv = sigma^2 */
+            float g_lv = wkl * kl_normal_dlv_f(lv) + ws2 * var;
+            if (dzr) {
+                g_mu += dzr[d];
+                if (er)
+                    g_lv += dzr[d] * 0.5f * sqrtf(var) * er[d];
+            }
+            dmu[d] = g_mu;
+            draw[d] = g_lv * clamp_grad_f(raw[d], lv_min, lv_max);
+        }
+    }
+}
+
+static void cpu_mixture_forward(float *out, int ldo, const float *w, const float *z, int b, int s,
+                                int h) {
+    for (int r = 0; r < b; r++) {
+        float *o = out + (size_t)r * ldo;
+        memset(o, 0, (size_t)h * sizeof(float));
+        for (int j = 0; j < s; j++) {
+            float g = w[(size_t)r * s + j];
+            if (g == 0.0f)
+                continue;
+            const float *zr = z + ((size_t)r * s + j) * h;
+            for (int d = 0; d < h; d++)
+                o[d] += g * zr[d];
+        }
+    }
+}
+
+static void cpu_mixture_backward(float *dz, float *dw, const float *dout, int ldo, const float *w,
+                                 const float *z, int b, int s, int h) {
+    for (int r = 0; r < b; r++) {
+        const float *go = dout + (size_t)r * ldo;
+        for (int j = 0; j < s; j++) {
+            float g = w[(size_t)r * s + j];
+            const float *zr = z + ((size_t)r * s + j) * h;
+            float *dzr = dz + ((size_t)r * s + j) * h;
+            float dot = 0.0f;
+            for (int d = 0; d < h; d++) {
+                dzr[d] = g * go[d];
+                dot += go[d] * zr[d];
+            }
+            dw[(size_t)r * s + j] = dot;
+        }
+    }
+}
+
+static void cpu_normal_experts(float *eps, RngStream st, uint32_t step, const int32_t *sample,
+                               const int32_t *sel, int b, int s, int e, int h) {
+    for (int r = 0; r < b; r++)
+        for (int j = 0; j < s; j++) {
+            int expert = sel ? sel[(size_t)r * s + j] : j;
+            uint32_t row = (uint32_t)sample[r] * (uint32_t)e + (uint32_t)expert;
+            rng_fill_normal(st, step, row, eps + ((size_t)r * s + j) * h, (size_t)h);
+        }
+}
+
+static double cpu_mse(float *dpred, const float *pred, const float *y, int b, float scale) {
+    double loss = 0.0;
+    for (int r = 0; r < b; r++) {
+        float diff = pred[r] - y[r];
+        loss += (double)diff * diff;
+        if (dpred)
+            dpred[r] = scale * 2.0f * diff / (float)b;
+    }
+    return loss / b;
+}
+
+static double cpu_cross_entropy(float *dlogits, float *prob, const float *logits,
+                                const int32_t *cls, int b, int c, float scale) {
+    double loss = 0.0;
+    for (int r = 0; r < b; r++) {
+        const float *l = logits + (size_t)r * c;
+        float *pr = prob + (size_t)r * c;
+        float mx = -FLT_MAX;
+        for (int j = 0; j < c; j++)
+            mx = l[j] > mx ? l[j] : mx;
+        double total = 0.0;
+        for (int j = 0; j < c; j++) {
+            pr[j] = expf(l[j] - mx);
+            total += pr[j];
+        }
+        for (int j = 0; j < c; j++)
+            pr[j] = (float)(pr[j] / total);
+        loss += -(double)(l[cls[r]] - mx) + log(total);
+        if (dlogits)
+            for (int j = 0; j < c; j++)
+                dlogits[(size_t)r * c + j] =
+                    scale * (pr[j] - (j == cls[r] ? 1.0f : 0.0f)) / (float)b;
+    }
+    return loss / b;
+}
+
+static void cpu_adam(float *p, float *m, float *v, const float *g, size_t n, float lr,
+                     float beta1, float beta2, float eps, float wd, int t) {
+    float c1 = 1.0f - powf(beta1, (float)t);
+    float c2 = 1.0f - powf(beta2, (float)t);
+    for (size_t i = 0; i < n; i++)
+        adam_step_f(&p[i], &m[i], &v[i], g[i], lr, beta1, beta2, eps, wd, c1, c2);
+}
+
+static double cpu_sum(const float *x, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += x[i];
+    return s;
+}
+
+static double cpu_sum_squares(const float *x, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)x[i] * x[i];
+    return s;
+}
+
+static const Backend cpu_backend = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .zero = cpu_zero,
+    .gemm = cpu_gemm,
+    .bias_add = cpu_bias_add,
+    .bias_grad = cpu_bias_grad,
+    .scale = cpu_scale,
+    .act_forward = cpu_act_forward,
+    .act_backward = cpu_act_backward,
+    .gather_rows = cpu_gather_rows,
+    .gather_rows_u8 = cpu_gather_rows_u8,
+    .scatter_add_rows = cpu_scatter_add_rows,
+    .copy_block = cpu_copy_block,
+    .softmax_topk = cpu_softmax_topk,
+    .softmax_backward = cpu_softmax_backward,
+    .expert_forward = cpu_expert_forward,
+    .expert_backward = cpu_expert_backward,
+    .mixture_forward = cpu_mixture_forward,
+    .mixture_backward = cpu_mixture_backward,
+    .normal_experts = cpu_normal_experts,
+    .mse = cpu_mse,
+    .cross_entropy = cpu_cross_entropy,
+    .adam = cpu_adam,
+    .sum = cpu_sum,
+    .sum_squares = cpu_sum_squares,
+};
+
+const Backend *backend_cpu(void) {
+    return &cpu_backend;
+}
+
+void backend_cpu_set_threads(int threads) {
+    openblas_set_num_threads(threads);
+}

@@ -1,0 +1,234 @@
+/* Trainer tests on small in-memory data: runs must learn, be deterministic, and record
+ * divergence instead of crashing. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/common.h"
+#include "core/trainer.h"
+
+#define NUM_MOD 3
+
+typedef struct {
+    float *x[3][NUM_MOD];
+    float *y[3];
+    int32_t *cls[3];
+    TrainData data;
+} ToyData;
+
+static const int toy_dims[NUM_MOD] = {12, 6, 5};
+
+/* Labels follow a latent s in [-3, 3]; modality 0 sees s with little noise, the others
+ * with much more, so a model must use modality 0 to do well. */
+static void toy_make(ToyData *t, int classification) {
+    const int sizes[3] = {400, 100, 200};
+    RngStream st = rng_stream(7, EUAR_RNG_TEST);
+    memset(t, 0, sizeof(*t));
+    t->data.shape.num_modalities = NUM_MOD;
+    t->data.shape.output = classification ? EUAR_OUT_CLASSIFICATION : EUAR_OUT_REGRESSION;
+    t->data.shape.num_classes = classification ? 3 : 0;
+    for (int m = 0; m < NUM_MOD; m++) {
+        t->data.shape.in_dim[m] = toy_dims[m];
+        snprintf(t->data.shape.names[m], 32, "m%d", m);
+    }
+    SplitData *splits[3] = {&t->data.train, &t->data.valid, &t->data.test};
+    for (int s = 0; s < 3; s++) {
+        int n = sizes[s];
+        splits[s]->n = n;
+        t->y[s] = xmalloc(sizeof(float) * n);
+        t->cls[s] = xmalloc(sizeof(int32_t) * n);
+        for (int m = 0; m < NUM_MOD; m++)
+            t->x[s][m] = xmalloc(sizeof(float) * n * toy_dims[m]);
+        for (int i = 0; i < n; i++) {
+            float u[4];
+            rng_fill_uniform(st, (uint32_t)s, (uint32_t)i, u, 4);
+            float latent = 6.0f * u[0] - 3.0f;
+            t->y[s][i] = latent;
+            t->cls[s][i] = latent < -1.0f ? 0 : latent < 1.0f ? 1 : 2;
+            for (int m = 0; m < NUM_MOD; m++) {
+                float noise[16];
+                rng_fill_normal(st, (uint32_t)(100 + s * 10 + m), (uint32_t)i, noise, 16);
+                float sigma = m == 0 ? 0.2f : 2.0f;
+                for (int d = 0; d < toy_dims[m]; d++) {
+                    float dir = (d % 2 ? 1.0f : -0.5f) / (1.0f + d);
+                    t->x[s][m][i * toy_dims[m] + d] = dir * latent + sigma * noise[d];
+                }
+            }
+        }
+        for (int m = 0; m < NUM_MOD; m++)
+            splits[s]->x[m] = t->x[s][m];
+        if (classification)
+            splits[s]->cls = t->cls[s];
+        else
+            splits[s]->y = t->y[s];
+    }
+}
+
+static void toy_free(ToyData *t) {
+    for (int s = 0; s < 3; s++) {
+        free(t->y[s]);
+        free(t->cls[s]);
+        for (int m = 0; m < NUM_MOD; m++)
+            free(t->x[s][m]);
+    }
+}
+
+static double metric(const MetricSet *ms, const char *name) {
+    for (int i = 0; i < ms->count; i++)
+        if (strcmp(ms->names[i], name) == 0)
+            return ms->values[i];
+    fail_msg("metric %s missing", name);
+    return NAN;
+}
+
+static void small_settings(Settings *s) {
+    settings_default(s);
+    s->epochs = 15;
+    s->hidden = 16;
+    s->experts = 4;
+    s->top_k = 2;
+    s->batch = 16;
+    s->lr = 3e-3f;
+}
+
+/* Mean absolute error of always predicting the training mean, over the test split. */
+static double mean_baseline_mae(const ToyData *t) {
+    double mean = 0.0;
+    for (int i = 0; i < t->data.train.n; i++)
+        mean += t->y[0][i];
+    mean /= t->data.train.n;
+    double mae = 0.0;
+    int n = 0;
+    for (int i = 0; i < t->data.test.n; i++)
+        if (t->y[2][i] != 0.0f) {
+            mae += fabs(t->y[2][i] - mean);
+            n++;
+        }
+    return mae / n;
+}
+
+static void check_model_learns(const char *model, const char *compute) {
+    ToyData t;
+    toy_make(&t, 0);
+    Settings s;
+    small_settings(&s);
+    if (compute)
+        assert_int_equal(settings_set_kv(&s, "moe_compute", compute), 0);
+    TrainResult r;
+    assert_int_equal(train_run(model, &s, &t.data, backend_cpu(), NULL, &r), 0);
+    assert_false(r.failed);
+    assert_true(r.selected_epoch >= 1);
+    double mae = metric(&r.test, "mib_mae"), baseline = mean_baseline_mae(&t);
+    double acc2 = metric(&r.test, "mib_acc2");
+    print_message("%s %s: test MAE %.3f (mean predictor %.3f), Acc2 %.3f\n", model,
+                  compute ? compute : "dense", mae, baseline, acc2);
+    assert_true(mae < 0.5 * baseline);
+    assert_true(acc2 > 0.85);
+    train_result_free(&r);
+    toy_free(&t);
+}
+
+static void euar_learns(void **state) {
+    check_model_learns("euar", NULL);
+}
+
+static void euar_sparse_learns(void **state) {
+    check_model_learns("euar", "sparse");
+}
+
+static void baselines_learn(void **state) {
+    check_model_learns("concat", NULL);
+    check_model_learns("late", NULL);
+    check_model_learns("mlp-moe", NULL);
+    check_model_learns("mlp-moe", "sparse");
+}
+
+static void classification_learns(void **state) {
+    ToyData t;
+    toy_make(&t, 1);
+    Settings s;
+    small_settings(&s);
+    TrainResult r;
+    assert_int_equal(train_run("euar", &s, &t.data, backend_cpu(), NULL, &r), 0);
+    double acc = metric(&r.test, "acc");
+    print_message("euar classification: test accuracy %.3f\n", acc);
+    /* Three balanced-ish classes: chance is about 0.33. */
+    assert_true(acc > 0.8);
+    train_result_free(&r);
+    toy_free(&t);
+}
+
+static void same_seed_same_result(void **state) {
+    ToyData t;
+    toy_make(&t, 0);
+    Settings s;
+    small_settings(&s);
+    s.epochs = 3;
+    TrainResult a, b;
+    assert_int_equal(train_run("euar", &s, &t.data, backend_cpu(), NULL, &a), 0);
+    assert_int_equal(train_run("euar", &s, &t.data, backend_cpu(), NULL, &b), 0);
+    assert_int_equal(a.epochs_run, b.epochs_run);
+    for (int i = 0; i < a.epochs_run; i++) {
+        assert_memory_equal(&a.curve[i].train_loss, &b.curve[i].train_loss, sizeof(double));
+        assert_memory_equal(&a.curve[i].valid_loss, &b.curve[i].valid_loss, sizeof(double));
+    }
+    assert_memory_equal(a.test.values, b.test.values, sizeof(double) * a.test.count);
+    s.seed = 2;
+    TrainResult c;
+    assert_int_equal(train_run("euar", &s, &t.data, backend_cpu(), NULL, &c), 0);
+    assert_true(a.curve[0].train_loss != c.curve[0].train_loss);
+    train_result_free(&a);
+    train_result_free(&b);
+    train_result_free(&c);
+    toy_free(&t);
+}
+
+static void divergence_is_recorded(void **state) {
+    ToyData t;
+    toy_make(&t, 0);
+    Settings s;
+    small_settings(&s);
+    s.epochs = 5;
+    /* A NaN label makes the task loss NaN on the first batch that contains it. */
+    t.y[0][3] = NAN;
+    TrainResult r;
+    assert_int_equal(train_run("concat", &s, &t.data, backend_cpu(), NULL, &r), 0);
+    assert_true(r.failed);
+    assert_int_equal(r.fail_epoch, 1);
+    assert_non_null(strstr(r.fail_reason, "NaN"));
+    train_result_free(&r);
+    toy_free(&t);
+}
+
+static void unknown_model_rejected(void **state) {
+    ToyData t;
+    toy_make(&t, 0);
+    Settings s;
+    small_settings(&s);
+    TrainResult r;
+    assert_int_equal(train_run("transformer", &s, &t.data, backend_cpu(), NULL, &r), -1);
+    assert_non_null(strstr(err_get(), "transformer"));
+    s.top_k = 9;
+    assert_int_equal(train_run("euar", &s, &t.data, backend_cpu(), NULL, &r), -1);
+    assert_non_null(strstr(err_get(), "top_k"));
+    toy_free(&t);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(euar_learns),
+        cmocka_unit_test(euar_sparse_learns),
+        cmocka_unit_test(baselines_learn),
+        cmocka_unit_test(classification_learns),
+        cmocka_unit_test(same_seed_same_result),
+        cmocka_unit_test(divergence_is_recorded),
+        cmocka_unit_test(unknown_model_rejected),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
