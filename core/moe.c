@@ -261,8 +261,7 @@ void moe_forward(Model *m, MoeBlock *blk, float *out, int ldo, const float *x, i
         blk->used_eps = training;
         if (training) {
             RngStream st = rng_substream(m->reparam, (uint64_t)blk->modality);
-            be->normal_experts(blk->eps, st, batch->step, batch->sample,
-                               blk->sparse ? blk->sel : NULL, b, s, e, h);
+            be->normal_experts(blk->eps, st, batch->step, batch->sample, blk->sel, b, s, e, k, h);
             eps = blk->eps;
         }
         be->expert_forward(blk->z, blk->kl, blk->s2, blk->y, eps, (int)slots, h, blk->lv_min,

@@ -77,12 +77,13 @@ typedef struct Backend {
     void (*mixture_backward)(float *dz, float *dw, const float *dout, int ldo, const float *w,
                              const float *z, int b, int s, int h);
 
-    /* Fills eps[B,S,H]: row (r, s) is the N(0,1) vector of stream `st` at counter
-     * (step, sample[r] * e + expert), with expert = sel ? sel[r*S+s] : s. The same
-     * (step, sample, expert) gets the same eps whether all experts run or only the selected.
-     * sample[] and sel are host memory. */
+    /* Fills eps[B,S,H] for the K selected experts of each row: expert j = sel[r K + t] gets
+     * the N(0,1) vector of stream `st` at counter (step, sample[r] E + j), in slot t when
+     * S = K and in slot j (the others zero) when S = E. The same (step, sample, expert)
+     * gets the same eps whether all experts run or only the selected. sample[] and sel[B,K]
+     * are host memory. */
     void (*normal_experts)(float *eps, RngStream st, uint32_t step, const int32_t *sample,
-                           const int32_t *sel, int b, int s, int e, int h);
+                           const int32_t *sel, int b, int s, int e, int k, int h);
 
     /* Task losses of a batch, mean over rows: returns the loss (host value) and writes the
      * gradient of scale * loss into dpred. MSE on pred[B] and y[B]; cross-entropy on logits

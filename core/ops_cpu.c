@@ -9,6 +9,16 @@
 #include "common.h"
 #include "ops.h"
 
+/* Element-wise loops get one clone per x86-64 level (AVX-512, AVX2 with FMA, baseline),
+ * chosen at load time by GCC's function multiversioning, so one binary runs everywhere and
+ * uses the widest vectors the CPU has. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(EUAR_NO_CLONES)
+#define EUAR_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", \
+                                                        "default")))
+#else
+#define EUAR_VECTOR_CLONES
+#endif
+
 static void *cpu_alloc(size_t bytes) {
     /* 64-byte alignment suits AVX-512 loads in OpenBLAS kernels. */
     size_t rounded = (bytes + 63) / 64 * 64;
@@ -37,6 +47,7 @@ static void cpu_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                 trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+EUAR_VECTOR_CLONES
 static void cpu_bias_add(float *y, const float *bias, int rows, int cols, int ldy) {
     for (int r = 0; r < rows; r++) {
         float *row = y + (size_t)r * ldy;
@@ -45,6 +56,7 @@ static void cpu_bias_add(float *y, const float *bias, int rows, int cols, int ld
     }
 }
 
+EUAR_VECTOR_CLONES
 static void cpu_bias_grad(float *dbias, const float *dy, int rows, int cols, int ldy) {
     for (int r = 0; r < rows; r++) {
         const float *row = dy + (size_t)r * ldy;
@@ -53,16 +65,19 @@ static void cpu_bias_grad(float *dbias, const float *dy, int rows, int cols, int
     }
 }
 
+EUAR_VECTOR_CLONES
 static void cpu_scale(float *x, float alpha, size_t n) {
     for (size_t i = 0; i < n; i++)
         x[i] *= alpha;
 }
 
+EUAR_VECTOR_CLONES
 static void cpu_act_forward(ActKind kind, float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++)
         y[i] = act_f(kind, x[i]);
 }
 
+EUAR_VECTOR_CLONES
 static void cpu_act_backward(ActKind kind, float *dx, const float *dy, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++)
         dx[i] = dy[i] * act_grad_f(kind, x[i]);
@@ -153,6 +168,7 @@ static void cpu_softmax_backward(float *dlogits, const float *dp, const float *p
     }
 }
 
+EUAR_VECTOR_CLONES
 static void cpu_expert_forward(float *z, float *kl, float *s2, const float *y, const float *eps,
                                int rows, int h, float lv_min, float lv_max) {
     for (int r = 0; r < rows; r++) {
@@ -175,6 +191,7 @@ static void cpu_expert_forward(float *z, float *kl, float *s2, const float *y, c
     }
 }
 
+EUAR_VECTOR_CLONES
 static void cpu_expert_backward(float *dy, const float *dz, const float *dkl, const float *ds2,
                                 const float *y, const float *eps, int rows, int h, float lv_min,
                                 float lv_max) {
@@ -204,6 +221,7 @@ static void cpu_expert_backward(float *dy, const float *dz, const float *dkl, co
     }
 }
 
+EUAR_VECTOR_CLONES
 static void cpu_mixture_forward(float *out, int ldo, const float *w, const float *z, int b, int s,
                                 int h) {
     for (int r = 0; r < b; r++) {
@@ -220,6 +238,7 @@ static void cpu_mixture_forward(float *out, int ldo, const float *w, const float
     }
 }
 
+EUAR_VECTOR_CLONES
 static void cpu_mixture_backward(float *dz, float *dw, const float *dout, int ldo, const float *w,
                                  const float *z, int b, int s, int h) {
     for (int r = 0; r < b; r++) {
@@ -239,12 +258,17 @@ static void cpu_mixture_backward(float *dz, float *dw, const float *dout, int ld
 }
 
 static void cpu_normal_experts(float *eps, RngStream st, uint32_t step, const int32_t *sample,
-                               const int32_t *sel, int b, int s, int e, int h) {
+                               const int32_t *sel, int b, int s, int e, int k, int h) {
+    /* Unselected slots (all experts computed) get zeros: their weight is 0, so their eps
+     * never reaches the output or a gradient. */
+    if (s != k)
+        memset(eps, 0, sizeof(float) * (size_t)b * s * h);
     for (int r = 0; r < b; r++)
-        for (int j = 0; j < s; j++) {
-            int expert = sel ? sel[(size_t)r * s + j] : j;
+        for (int t = 0; t < k; t++) {
+            int expert = sel[(size_t)r * k + t];
+            int slot = s == k ? t : expert;
             uint32_t row = (uint32_t)sample[r] * (uint32_t)e + (uint32_t)expert;
-            rng_fill_normal(st, step, row, eps + ((size_t)r * s + j) * h, (size_t)h);
+            rng_fill_normal(st, step, row, eps + ((size_t)r * s + slot) * h, (size_t)h);
         }
 }
 
@@ -284,12 +308,17 @@ static double cpu_cross_entropy(float *dlogits, float *prob, const float *logits
     return loss / b;
 }
 
+EUAR_VECTOR_CLONES
 static void cpu_adam(float *p, float *m, float *v, const float *g, size_t n, float lr,
                      float beta1, float beta2, float eps, float wd, int t) {
     float c1 = 1.0f - powf(beta1, (float)t);
     float c2 = 1.0f - powf(beta2, (float)t);
+    /* Restrict-qualified copies let the compiler vectorise the loop: the four arrays are
+     * distinct allocations of the parameter table. */
+    float *restrict pr = p, *restrict mr = m, *restrict vr = v;
+    const float *restrict gr = g;
     for (size_t i = 0; i < n; i++)
-        adam_step_f(&p[i], &m[i], &v[i], g[i], lr, beta1, beta2, eps, wd, c1, c2);
+        adam_step_f(&pr[i], &mr[i], &vr[i], gr[i], lr, beta1, beta2, eps, wd, c1, c2);
 }
 
 static double cpu_sum(const float *x, size_t n) {
