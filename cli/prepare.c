@@ -97,6 +97,17 @@ int prepare_data(PreparedData *p, const char *path, const char *noise, uint64_t 
         prepared_data_free(p);
         return -1;
     }
+    /* The split copies are all the trainer reads: drop the per-sample arrays of the dataset
+     * and keep its metadata (names, kinds, shapes). */
+    for (int m = 0; m < p->ds.num_modalities; m++) {
+        Modality *mod = &p->ds.mod[m];
+        free(mod->features);
+        free(mod->pixels);
+        free(mod->tokens);
+        mod->features = NULL;
+        mod->pixels = NULL;
+        mod->tokens = NULL;
+    }
     return 0;
 }
 

@@ -43,14 +43,16 @@ void metrics_regression(RegressionMetrics *out, const float *pred, const float *
  * both in [0, num_classes). The F1 of a class is 2 TP / (2 TP + FP + FN), and 0 when the class
  * has neither predictions nor true samples. Macro F1 averages over the classes that occur in
  * the labels or the predictions, so a class absent from both is left out (the default of
- * scikit-learn's f1_score with average='macro'). Weighted F1 weighs each class's F1 by its
- * share of the true labels (average='weighted'). n = 0 gives all zeros. */
+ * f1_score with average='macro' in scikit-learn 1.0, which uses the labels of y_true and
+ * y_pred). Weighted F1 weighs each class's F1 by its share of the true labels
+ * (average='weighted'). n = 0 gives all zeros. */
 void metrics_classification(ClassMetrics *out, const int32_t *pred, const int32_t *label, int n,
                             int num_classes);
 
 /* Lists the metrics under the names of the result files (docs/results.md), in a fixed order.
- * Writes the entries to names and values, which hold at least cap entries, and returns the
- * number written. cap must cover every metric of the kind; EUAR_METRICS_MAX always does. */
+ * Writes the entries to names and values, which have room for cap entries, and returns the
+ * number written. A cap below the number of metrics is a fatal error, so pass
+ * EUAR_METRICS_MAX. */
 int metrics_regression_list(const RegressionMetrics *m, const char **names, double *values,
                             int cap);
 int metrics_classification_list(const ClassMetrics *m, const char **names, double *values,

@@ -205,9 +205,16 @@ void settings_value(const Settings *s, int i, char *buf, int cap) {
     case SET_INT:
         snprintf(buf, (size_t)cap, "%d", *(const int *)base);
         break;
-    case SET_FLOAT:
-        snprintf(buf, (size_t)cap, "%.9g", (double)*(const float *)base);
+    case SET_FLOAT: {
+        /* The shortest text that reads back as the same float: 1e-3, not 0.00100000005. */
+        float v = *(const float *)base;
+        for (int digits = 1; digits <= 9; digits++) {
+            snprintf(buf, (size_t)cap, "%.*g", digits, (double)v);
+            if (strtof(buf, NULL) == v)
+                break;
+        }
         break;
+    }
     case SET_U64:
         snprintf(buf, (size_t)cap, "%" PRIu64, *(const uint64_t *)base);
         break;

@@ -89,4 +89,9 @@ int synth_sentiment_write(const char *path, const char *variant /* "mosi" or "mo
                           uint64_t seed);
 int fmnist_2view_write(const char *path, const char *idx_folder, uint64_t seed);
 
+/* Writes a synthetic sentiment set like synth_sentiment_write but with split_sizes[s] samples
+ * in split s (train, valid, test), for tests and quick runs. Returns 0 or -1. */
+int synth_sentiment_write_sized(const char *path, const char *variant, uint64_t seed,
+                                const int split_sizes[EUAR_SPLIT_COUNT]);
+
 #endif

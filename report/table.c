@@ -1,0 +1,497 @@
+/* Markdown tables and CSV summary of an aggregated results folder. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/common.h"
+#include "core/metrics.h"
+#include "report/report.h"
+
+/* Growing text buffer. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+} TextBuf;
+
+static void text_printf(TextBuf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void text_printf(TextBuf *t, const char *fmt, ...) {
+    for (;;) {
+        size_t room = t->cap - t->len;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->data ? t->data + t->len : NULL, room, fmt, ap);
+        va_end(ap);
+        EUAR_ASSERT(n >= 0);
+        if ((size_t)n < room) {
+            t->len += (size_t)n;
+            return;
+        }
+        t->cap = t->cap * 2 + (size_t)n + 256;
+        t->data = xrealloc(t->data, t->cap);
+    }
+}
+
+/* Returns the buffer as a NUL-terminated string owned by the caller. */
+static char *text_finish(TextBuf *t) {
+    if (!t->data)
+        return xstrdup("");
+    return t->data;
+}
+
+/* One row or column label of a table and its position from cell.condition_index or
+ * cell.model_index (-1 when no result carries one). */
+typedef struct {
+    const char *label;
+    int index;
+} AxisEntry;
+
+typedef struct {
+    const char *suite, *dataset;
+    int *groups; /* indices into ReportSet.groups */
+    int num_groups;
+    AxisEntry *rows, *cols;
+    int num_rows, num_cols;
+} TableView;
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Loss, MAE and correlation are not fractions, so they are not shown in percent. */
+static int is_raw_metric(const char *name) {
+    return strcmp(name, "loss") == 0 || ends_with(name, "mae") || ends_with(name, "corr");
+}
+
+int report_is_metric(const char *name) {
+    const char *names[EUAR_METRICS_MAX];
+    double values[EUAR_METRICS_MAX];
+    RegressionMetrics regression = {0};
+    ClassMetrics classification = {0};
+    if (strcmp(name, "loss") == 0)
+        return 1;
+    int count = metrics_regression_list(&regression, names, values, EUAR_METRICS_MAX);
+    for (int i = 0; i < count; i++)
+        if (strcmp(name, names[i]) == 0)
+            return 1;
+    count = metrics_classification_list(&classification, names, values, EUAR_METRICS_MAX);
+    for (int i = 0; i < count; i++)
+        if (strcmp(name, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Orders labels by their index when they have one, then by label. */
+static int cmp_axis(const void *a, const void *b) {
+    const AxisEntry *x = a, *y = b;
+    if (x->index >= 0 && y->index >= 0 && x->index != y->index)
+        return x->index < y->index ? -1 : 1;
+    if ((x->index >= 0) != (y->index >= 0))
+        return x->index >= 0 ? -1 : 1;
+    return strcmp(x->label, y->label);
+}
+
+static void axis_add(AxisEntry **entries, int *count, const char *label, int index) {
+    for (int i = 0; i < *count; i++) {
+        AxisEntry *e = &(*entries)[i];
+        if (strcmp(e->label, label) == 0) {
+            if (index >= 0 && (e->index < 0 || index < e->index))
+                e->index = index;
+            return;
+        }
+    }
+    *entries = xrealloc(*entries, (size_t)(*count + 1) * sizeof(AxisEntry));
+    (*entries)[*count].label = label;
+    (*entries)[*count].index = index;
+    (*count)++;
+}
+
+static int cmp_tables(const void *a, const void *b) {
+    const TableView *x = a, *y = b;
+    int c = strcmp(x->suite, y->suite);
+    return c ? c : strcmp(x->dataset, y->dataset);
+}
+
+/* Splits the groups into one table per (suite, dataset), with ordered rows and columns. */
+static int collect_tables(const ReportSet *set, TableView **out) {
+    TableView *tables = NULL;
+    int count = 0;
+    for (int i = 0; i < set->num_groups; i++) {
+        const ReportGroup *g = &set->groups[i];
+        TableView *t = NULL;
+        for (int j = 0; j < count && !t; j++)
+            if (strcmp(tables[j].suite, g->suite) == 0 &&
+                strcmp(tables[j].dataset, g->dataset) == 0)
+                t = &tables[j];
+        if (!t) {
+            tables = xrealloc(tables, (size_t)(count + 1) * sizeof(TableView));
+            t = &tables[count++];
+            memset(t, 0, sizeof(*t));
+            t->suite = g->suite;
+            t->dataset = g->dataset;
+        }
+        t->groups = xrealloc(t->groups, (size_t)(t->num_groups + 1) * sizeof(int));
+        t->groups[t->num_groups++] = i;
+        axis_add(&t->rows, &t->num_rows, g->condition, g->condition_index);
+        axis_add(&t->cols, &t->num_cols, g->model, g->model_index);
+    }
+    if (count > 0)
+        qsort(tables, (size_t)count, sizeof(TableView), cmp_tables);
+    for (int j = 0; j < count; j++) {
+        qsort(tables[j].rows, (size_t)tables[j].num_rows, sizeof(AxisEntry), cmp_axis);
+        qsort(tables[j].cols, (size_t)tables[j].num_cols, sizeof(AxisEntry), cmp_axis);
+    }
+    *out = tables;
+    return count;
+}
+
+static void free_tables(TableView *tables, int count) {
+    for (int j = 0; j < count; j++) {
+        free(tables[j].groups);
+        free(tables[j].rows);
+        free(tables[j].cols);
+    }
+    free(tables);
+}
+
+static const ReportGroup *table_cell(const ReportSet *set, const TableView *t,
+                                     const char *condition, const char *model) {
+    for (int i = 0; i < t->num_groups; i++) {
+        const ReportGroup *g = &set->groups[t->groups[i]];
+        if (strcmp(g->condition, condition) == 0 && strcmp(g->model, model) == 0)
+            return g;
+    }
+    return NULL;
+}
+
+/* Metrics shown in a cell of group g. */
+static int cell_metrics(const ReportGroup *g, const ReportOptions *options,
+                        const char **names) {
+    if (options && options->metrics && options->num_metrics > 0) {
+        int n = EUAR_MIN(options->num_metrics, EUAR_METRICS_MAX);
+        for (int i = 0; i < n; i++)
+            names[i] = options->metrics[i];
+        return n;
+    }
+    if (strcmp(g->task, "classification") == 0) {
+        names[0] = "acc";
+        names[1] = "macro_f1";
+        return 2;
+    }
+    int mmsa = strcmp(g->protocol, "mmsa") == 0;
+    names[0] = mmsa ? "mmsa_non0_acc2" : "mib_acc2";
+    names[1] = mmsa ? "mmsa_non0_f1" : "mib_f1";
+    names[2] = "acc7";
+    return 3;
+}
+
+/* Footnotes of one table, numbered in order of first use. Equal texts share a number. */
+typedef struct {
+    char **texts;
+    int count;
+} Notes;
+
+static int notes_add(Notes *notes, const char *text) {
+    for (int i = 0; i < notes->count; i++)
+        if (strcmp(notes->texts[i], text) == 0)
+            return i + 1;
+    notes->texts = xrealloc(notes->texts, (size_t)(notes->count + 1) * sizeof(char *));
+    notes->texts[notes->count++] = xstrdup(text);
+    return notes->count;
+}
+
+static void notes_free(Notes *notes) {
+    for (int i = 0; i < notes->count; i++)
+        free(notes->texts[i]);
+    free(notes->texts);
+}
+
+/* The most common number of finished seeds among the table's cells, 0 if none finished. */
+static int common_seed_count(const ReportSet *set, const TableView *t) {
+    int best = 0, best_votes = 0;
+    for (int i = 0; i < t->num_groups; i++) {
+        int n = set->groups[t->groups[i]].n_ok, votes = 0;
+        if (n == 0)
+            continue;
+        for (int j = 0; j < t->num_groups; j++)
+            votes += set->groups[t->groups[j]].n_ok == n;
+        if (votes > best_votes || (votes == best_votes && n > best)) {
+            best = n;
+            best_votes = votes;
+        }
+    }
+    return best;
+}
+
+/* Writes Markdown-safe text: '|' would end a table cell. */
+static void append_escaped(TextBuf *out, const char *s) {
+    for (; *s; s++) {
+        if (*s == '|')
+            text_printf(out, "\\|");
+        else if (*s == '\n')
+            text_printf(out, " ");
+        else
+            text_printf(out, "%c", *s);
+    }
+}
+
+static void append_stat(TextBuf *out, const char *name, const MetricStat *ms) {
+    if (!ms)
+        text_printf(out, "n/a");
+    else if (is_raw_metric(name))
+        text_printf(out, "%.3f±%.3f", ms->mean, ms->std);
+    else
+        text_printf(out, "%.1f±%.1f", 100.0 * ms->mean, 100.0 * ms->std);
+}
+
+static void append_cell(TextBuf *out, const ReportGroup *g, const ReportOptions *options,
+                        int common_n, Notes *notes) {
+    char note[768];
+    if (g->n_ok == 0) {
+        if (g->n_failed > 1)
+            snprintf(note, sizeof(note), "failed in all %d seeds, first: %s", g->n_failed,
+                     g->failure);
+        else
+            snprintf(note, sizeof(note), "failed: %s", g->failure);
+        text_printf(out, "failed [%d]", notes_add(notes, note));
+        return;
+    }
+    const char *names[EUAR_METRICS_MAX];
+    int count = cell_metrics(g, options, names);
+    for (int i = 0; i < count; i++) {
+        if (i > 0)
+            text_printf(out, " / ");
+        append_stat(out, names[i], report_group_metric(g, names[i]));
+    }
+    if (g->n_ok != common_n) {
+        snprintf(note, sizeof(note), "n = %d seeds", g->n_ok);
+        text_printf(out, " [%d]", notes_add(notes, note));
+    }
+    if (g->n_failed > 0) {
+        snprintf(note, sizeof(note), "%d of %d seeds failed (first: %s); the statistics cover "
+                 "the other %d", g->n_failed, g->n_failed + g->n_ok, g->failure, g->n_ok);
+        text_printf(out, " [%d]", notes_add(notes, note));
+    }
+    if (g->selected_on_test)
+        text_printf(out, " †");
+}
+
+/* Describes the cell contents in the line above a table. */
+static void append_caption(TextBuf *out, const ReportSet *set, const TableView *t,
+                           const ReportOptions *options, int common_n) {
+    const ReportGroup *first = &set->groups[t->groups[0]];
+    int mixed_protocol = 0;
+    for (int i = 1; i < t->num_groups; i++)
+        if (strcmp(set->groups[t->groups[i]].protocol, first->protocol) != 0)
+            mixed_protocol = 1;
+    text_printf(out, "Test split. Cells: ");
+    if (options && options->metrics && options->num_metrics > 0) {
+        for (int i = 0; i < options->num_metrics; i++)
+            text_printf(out, "%s%s", i ? " / " : "", options->metrics[i]);
+    } else if (strcmp(first->task, "classification") == 0) {
+        text_printf(out, "Acc / Macro F1");
+    } else if (mixed_protocol) {
+        text_printf(out, "Acc2 / F1 / Acc7, Acc2 and F1 under each cell's protocol");
+    } else if (strcmp(first->protocol, "mmsa") == 0) {
+        text_printf(out, "Acc2 / F1 / Acc7 (protocol mmsa: Non0 Acc2 and weighted F1, "
+                         "y > 0 vs p > 0 over samples with a non-zero label)");
+    } else {
+        text_printf(out, "Acc2 / F1 / Acc7 (protocol mib: Acc2 and weighted F1, "
+                         "y >= 0 vs p >= 0 over samples with a non-zero label)");
+    }
+    const char *names[EUAR_METRICS_MAX];
+    int count = cell_metrics(first, options, names), raw = 0;
+    for (int i = 0; i < count; i++)
+        raw |= is_raw_metric(names[i]);
+    text_printf(out, raw ? ", fractions in %%, loss, MAE and correlation unscaled" : ", in %%");
+    text_printf(out, "; mean ± sample standard deviation over n = %d seed%s.\n\n", common_n,
+                common_n == 1 ? "" : "s");
+}
+
+/* Appends "cond/model" labels of the groups whose value of setting k is value. */
+static void append_setting_cells(TextBuf *out, const ReportSet *set, const TableView *t, int k,
+                                 const char *value) {
+    int listed = 0, total = 0;
+    for (int i = 0; i < t->num_groups; i++) {
+        const ReportGroup *g = &set->groups[t->groups[i]];
+        if (strcmp(g->settings[k], value) != 0)
+            continue;
+        total++;
+        if (listed < 4) {
+            text_printf(out, "%s", listed ? ", " : "");
+            append_escaped(out, g->condition);
+            text_printf(out, "/");
+            append_escaped(out, g->model);
+            listed++;
+        }
+    }
+    if (total > listed)
+        text_printf(out, " and %d more", total - listed);
+}
+
+/* Writes the settings behind a table. A setting that differs between cells shows the value
+ * of most cells, then each other value with the cells that used it. */
+static void append_settings(TextBuf *out, const ReportSet *set, const TableView *t) {
+    int seeds_differ = 0;
+    /* The protocol only concerns regression metrics. */
+    int num_keys = EUAR_REPORT_NUM_SETTINGS;
+    if (strcmp(set->groups[t->groups[0]].task, "classification") == 0)
+        num_keys--;
+    text_printf(out, "Settings: ");
+    for (int k = 0; k < num_keys; k++) {
+        const char *values[256] = {"?"};
+        int votes[256] = {0}, count = 0;
+        for (int i = 0; i < t->num_groups; i++) {
+            const char *v = set->groups[t->groups[i]].settings[k];
+            int j = 0;
+            while (j < count && strcmp(values[j], v) != 0)
+                j++;
+            if (j == count && count < (int)EUAR_ARRAY_LEN(values)) {
+                values[count] = v;
+                votes[count++] = 0;
+            }
+            if (j < count)
+                votes[j]++;
+            if (strchr(v, '|'))
+                seeds_differ = 1;
+        }
+        int major = 0;
+        for (int j = 1; j < count; j++)
+            if (votes[j] > votes[major])
+                major = j;
+        text_printf(out, "%s%s=", k ? ", " : "", report_setting_keys[k]);
+        append_escaped(out, values[major]);
+        if (count > 1) {
+            text_printf(out, " (");
+            for (int j = 0, shown = 0; j < count; j++) {
+                if (j == major)
+                    continue;
+                text_printf(out, "%s", shown++ ? "; " : "");
+                append_escaped(out, values[j]);
+                text_printf(out, " for ");
+                append_setting_cells(out, set, t, k, values[j]);
+            }
+            text_printf(out, ")");
+        }
+    }
+    text_printf(out, ".");
+    if (seeds_differ)
+        text_printf(out, " Values joined by \\| differ between the seeds of a cell.");
+    text_printf(out, "\n");
+}
+
+static void render_table(TextBuf *out, const ReportSet *set, const TableView *t,
+                         const ReportOptions *options) {
+    Notes notes = {NULL, 0};
+    int common_n = common_seed_count(set, t);
+    int any_missing = 0, any_test_selected = 0;
+
+    text_printf(out, "## ");
+    if (t->suite[0])
+        text_printf(out, "%s: ", t->suite);
+    text_printf(out, "%s\n\n", t->dataset);
+    append_caption(out, set, t, options, common_n);
+
+    text_printf(out, "| condition |");
+    for (int c = 0; c < t->num_cols; c++) {
+        text_printf(out, " ");
+        append_escaped(out, t->cols[c].label);
+        text_printf(out, " |");
+    }
+    text_printf(out, "\n|---|");
+    for (int c = 0; c < t->num_cols; c++)
+        text_printf(out, "---|");
+    text_printf(out, "\n");
+    for (int r = 0; r < t->num_rows; r++) {
+        text_printf(out, "| ");
+        append_escaped(out, t->rows[r].label);
+        text_printf(out, " |");
+        for (int c = 0; c < t->num_cols; c++) {
+            const ReportGroup *g = table_cell(set, t, t->rows[r].label, t->cols[c].label);
+            text_printf(out, " ");
+            if (!g) {
+                text_printf(out, "—");
+                any_missing = 1;
+            } else {
+                append_cell(out, g, options, common_n, &notes);
+                any_test_selected |= g->selected_on_test && g->n_ok > 0;
+            }
+            text_printf(out, " |");
+        }
+        text_printf(out, "\n");
+    }
+    text_printf(out, "\n");
+    /* A list, so that Markdown keeps one note per line. */
+    if (any_missing)
+        text_printf(out, "- — no result for this condition and model.\n");
+    for (int i = 0; i < notes.count; i++) {
+        text_printf(out, "- [%d] ", i + 1);
+        append_escaped(out, notes.texts[i]);
+        text_printf(out, ".\n");
+    }
+    if (any_test_selected)
+        text_printf(out, "- † selected on test Acc2 (the authors' protocol), optimistic.\n");
+    text_printf(out, "%s", any_missing || notes.count || any_test_selected ? "\n" : "");
+    append_settings(out, set, t);
+    text_printf(out, "\n");
+    notes_free(&notes);
+}
+
+char *report_render_markdown(const ReportSet *set, const ReportOptions *options) {
+    TextBuf out = {NULL, 0, 0};
+    TableView *tables;
+    int count = collect_tables(set, &tables);
+    const char *title = options && options->title ? options->title : "euar-bench report";
+    text_printf(&out, "# %s\n\n", title);
+    text_printf(&out, "%d result files, aggregated by euar-bench %s.\n\n", set->num_files,
+                EUAR_VERSION);
+    for (int j = 0; j < count; j++)
+        render_table(&out, set, &tables[j], options);
+    free_tables(tables, count);
+    return text_finish(&out);
+}
+
+/* Writes a CSV field, quoted (RFC 4180) when it contains a comma, quote or line break. */
+static void append_csv_field(TextBuf *out, const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) {
+        text_printf(out, "%s", s);
+        return;
+    }
+    text_printf(out, "\"");
+    for (; *s; s++) {
+        if (*s == '"')
+            text_printf(out, "\"\"");
+        else
+            text_printf(out, "%c", *s);
+    }
+    text_printf(out, "\"");
+}
+
+char *report_render_csv(const ReportSet *set) {
+    TextBuf out = {NULL, 0, 0};
+    TableView *tables;
+    int count = collect_tables(set, &tables);
+    text_printf(&out, "suite,dataset,condition,model,metric,mean,std,n\n");
+    for (int j = 0; j < count; j++) {
+        const TableView *t = &tables[j];
+        for (int r = 0; r < t->num_rows; r++) {
+            for (int c = 0; c < t->num_cols; c++) {
+                const ReportGroup *g = table_cell(set, t, t->rows[r].label, t->cols[c].label);
+                for (int m = 0; g && m < g->num_metrics; m++) {
+                    const MetricStat *ms = &g->metrics[m];
+                    const char *keys[] = {g->suite, g->dataset, g->condition, g->model,
+                                          ms->name};
+                    for (size_t f = 0; f < EUAR_ARRAY_LEN(keys); f++) {
+                        append_csv_field(&out, keys[f]);
+                        text_printf(&out, ",");
+                    }
+                    text_printf(&out, "%.9g,%.9g,%d\n", ms->mean, ms->std, ms->n);
+                }
+            }
+        }
+    }
+    free_tables(tables, count);
+    return text_finish(&out);
+}

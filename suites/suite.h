@@ -1,0 +1,183 @@
+/* Suite files, their grid of cells, and the local runner.
+ *
+ * A suite file is a JSON object (format_version 1; docs/suites.md has a full example):
+ *
+ *   format_version  1 (required). A newer version is rejected with a request to update.
+ *   name            label of the suite (required); it names the default results folder.
+ *   description     free text (optional).
+ *   table           the report table the suite feeds, for example "missing" (default: name).
+ *   models          non-empty array of registered model names (required).
+ *   seeds           non-empty array of distinct integers in [0, 2^53] (required).
+ *   noise_seed      integer in [0, 2^53] keying every noise draw (default 0).
+ *   settings        object of training settings for every cell (optional).
+ *   datasets        non-empty array (required) of objects:
+ *       label       distinct label of the dataset (required);
+ *       path        HDF5 file, relative to the folder euar runs in (required);
+ *       settings    object of settings for this dataset's cells (optional);
+ *       conditions  non-empty array (required) of {"label": distinct label (required),
+ *                   "noise": noise spec (default "none")}.
+ *   quick           the variant run by --quick (optional): seeds, models and settings
+ *                   replace or extend those above, and datasets is an object
+ *                   {"<dataset label>": {"settings": {...}}} of per-dataset overrides.
+ *
+ * A settings object maps a key of core/settings.h to a string or a number. Numbers are turned
+ * into text, and every value is checked with settings_set_kv() when the file is read. The key
+ * seed is rejected because each cell sets it from `seeds`. Unknown keys, wrong types, empty
+ * arrays, duplicate labels or keys, unknown models and invalid noise specs are rejected with
+ * the file, the JSON path (for example datasets[0].settings.foo) and the value.
+ *
+ * A cell is one training run: dataset x condition x model x seed, in that nesting order. Its
+ * settings are the defaults, then the suite's settings, the dataset's settings, the quick
+ * settings and the quick dataset settings (--quick only), each overriding the one before, and
+ * finally seed = the cell's seed. The cell's canonical text lists every field and every
+ * resolved setting as sorted key=value lines; 16 hex digits of its 64-bit FNV-1a hash name the
+ * result file RESULTS/<hash>.json. */
+#ifndef EUAR_SUITE_H
+#define EUAR_SUITE_H
+
+#include <stdint.h>
+
+#include "core/settings.h"
+#include "noise/noise.h"
+
+#define EUAR_SUITE_FORMAT_VERSION 1
+#define EUAR_SUITE_LABEL_LEN 64
+#define EUAR_SUITE_PATH_LEN 512
+#define EUAR_SUITE_VALUE_LEN 64
+#define EUAR_SUITE_MAX_SETTINGS 64
+
+/* A settings object of a suite file, values as text in file order. */
+typedef struct {
+    int count;
+    char key[EUAR_SUITE_MAX_SETTINGS][32];
+    char value[EUAR_SUITE_MAX_SETTINGS][EUAR_SUITE_VALUE_LEN];
+} SuiteSettings;
+
+typedef struct {
+    char label[EUAR_SUITE_LABEL_LEN];
+    char noise[EUAR_NOISE_TEXT_LEN]; /* canonical text of the spec */
+    NoiseSpec spec;
+} SuiteCondition;
+
+typedef struct {
+    char label[EUAR_SUITE_LABEL_LEN];
+    char path[EUAR_SUITE_PATH_LEN];
+    SuiteSettings settings;
+    SuiteSettings quick_settings;
+    int num_conditions;
+    SuiteCondition *conditions;
+} SuiteDataset;
+
+typedef struct {
+    int num_models;
+    char (*models)[EUAR_SUITE_LABEL_LEN];
+    int num_seeds;
+    uint64_t *seeds;
+} SuiteGrid;
+
+typedef struct {
+    char file[EUAR_SUITE_PATH_LEN]; /* path the suite was read from */
+    char name[EUAR_SUITE_LABEL_LEN];
+    char table[EUAR_SUITE_LABEL_LEN];
+    char *description;
+    SuiteGrid grid;
+    uint64_t noise_seed;
+    SuiteSettings settings;
+    int num_datasets;
+    SuiteDataset *datasets;
+    int has_quick;
+    SuiteGrid quick_grid; /* counts of 0: use grid */
+    SuiteSettings quick_settings;
+} Suite;
+
+/* One training run of the grid. Strings point into the Suite, which must outlive the cell. */
+typedef struct {
+    const char *suite;
+    const char *dataset;
+    const char *path;
+    const char *condition;
+    int condition_index;
+    const char *noise; /* canonical spec text, "none" when clean */
+    uint64_t noise_seed;
+    const char *model;
+    int model_index;
+    uint64_t seed;
+    Settings settings;
+    char *canonical; /* sorted key=value lines, owned */
+    char hash[17];   /* 16 hex digits of hash_fnv1a64(canonical) */
+} SuiteCell;
+
+/* Reads and validates a suite file. Returns 0, or -1 with err_set() naming the file, the JSON
+ * path and the value; `out` is then empty. */
+int suite_load(const char *path, Suite *out);
+
+/* Same as suite_load() on text already in memory; `file` names it in messages. */
+int suite_parse_text(const char *text, const char *file, Suite *out);
+
+void suite_free(Suite *s);
+
+/* Expands the grid into cells (quick: the quick variant). Returns 0, or -1 with err_set() when
+ * quick is requested and the suite has none. *cells is freed with suite_cells_free(). */
+int suite_expand(const Suite *s, int quick, SuiteCell **cells, int *count);
+
+void suite_cells_free(SuiteCell *cells, int count);
+
+/* Writes the canonical text of a cell (sorted key=value lines) into a new string. */
+char *suite_cell_canonical(const SuiteCell *c);
+
+/* Returns 1 when a cell matches an --only pattern: fnmatch(3) against
+ * "DATASET/CONDITION/MODEL/SEED", or the pattern equals the cell's hash. */
+int suite_cell_matches(const SuiteCell *c, const char *pattern);
+
+/* What the runner does with a cell. */
+typedef enum {
+    EUAR_CELL_RUN,   /* no result file */
+    EUAR_CELL_SKIP,  /* a finished result (status ok or failed) exists */
+    EUAR_CELL_RERUN, /* the result file is corrupt or incomplete and must be replaced */
+} SuiteCellPlan;
+
+/* Result file of a cell: DIR/<hash>.json. */
+void suite_result_path(const char *dir, const SuiteCell *c, char *buf, int cap);
+
+/* Classifies a result file: 1 finished (valid JSON with status "ok" or "failed"), 0 absent,
+ * -1 corrupt or incomplete, with the reason in `reason`. */
+int suite_result_state(const char *path, char *reason, int cap);
+
+/* Plans each cell from the files in `dir`. Reads only; deleting corrupt files is up to the
+ * caller. */
+void suite_plan(const SuiteCell *cells, int count, const char *dir, SuiteCellPlan *plan);
+
+/* Builds the argument vector of the worker that runs a cell:
+ *   EXE train --data PATH --model M --noise SPEC --noise-seed S --set key=value ...
+ *       --out DIR/<hash>.json --meta suite=NAME --meta dataset=LABEL --meta condition=LABEL
+ *       --meta condition_index=I --meta model_index=J --meta hash=H
+ * with one --set per setting. Returns a NULL-terminated array freed by suite_argv_free(). */
+char **suite_cell_argv(const SuiteCell *c, const char *exe, const char *dir);
+void suite_argv_free(char **argv);
+
+/* Writes DIR/suite.json atomically: the resolved suite (quick or not), its datasets with the
+ * settings their cells share apart from the seed, and the list of every cell with its hash.
+ * Returns 0 or -1 with err_set(). */
+int suite_write_resolved(const Suite *s, int quick, const SuiteCell *cells, int count,
+                         const char *dir);
+
+/* Checks that DIR/suite.json, when present, belongs to the same suite and variant, so two
+ * suites never share a results folder. Returns 0 or -1 with err_set(). */
+int suite_check_results_dir(const Suite *s, int quick, const char *dir);
+
+typedef struct {
+    int quick;
+    int jobs;            /* worker processes, >= 1 */
+    int dry_run;
+    const char *results; /* results folder */
+    const char *only;    /* pattern of suite_cell_matches(), or NULL */
+    const char *exe;     /* binary run by the workers */
+} SuiteRunOptions;
+
+/* Runs every unfinished cell of the suite with opt->jobs worker processes and prints one
+ * progress line per finished cell on stderr. Returns the process exit status: 0, or 1 when
+ * the suite is invalid or a cell failed with bad input, crashed or wrote no result. A cell
+ * that diverged (worker exit 3, result recorded as failed) does not make the status 1. */
+int suite_run(const Suite *s, const SuiteRunOptions *opt);
+
+#endif

@@ -1,0 +1,296 @@
+/* Local runner of a suite: worker processes (fork + execv of `euar train`), one per cell,
+ * at most opt->jobs at a time. */
+#include "suite.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/common.h"
+
+typedef struct {
+    pid_t pid;
+    int cell;
+    double start;
+} Worker;
+
+typedef struct {
+    int ok, diverged, failed, skipped;
+} RunCounts;
+
+/* Writes `arg` to fd in single quotes, as a shell reads it back. */
+static void write_quoted(int fd, const char *arg) {
+    dprintf(fd, "'");
+    for (const char *p = arg; *p; p++) {
+        if (*p == '\'')
+            dprintf(fd, "'\\''");
+        else
+            dprintf(fd, "%c", *p);
+    }
+    dprintf(fd, "' ");
+}
+
+/* Starts the worker of one cell with stdout and stderr in DIR/logs/<hash>.log, the command
+ * line on the first line of the log, and one BLAS thread. Returns the pid, or -1 with
+ * err_set() when fork fails. */
+static pid_t worker_start(const SuiteCell *c, const char *exe, const char *dir) {
+    char **argv = suite_cell_argv(c, exe, dir);
+    char log_path[EUAR_SUITE_PATH_LEN + 64];
+    snprintf(log_path, sizeof(log_path), "%s/logs/%s.log", dir, c->hash);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        suite_argv_free(argv);
+        return err_set("cannot start a worker process: fork failed: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0) {
+            dprintf(2, "euar suite: cannot create %s: %s\n", log_path, strerror(errno));
+            _exit(127);
+        }
+        int null_fd = open("/dev/null", O_RDONLY);
+        if (null_fd >= 0) {
+            dup2(null_fd, 0);
+            close(null_fd);
+        }
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+        dprintf(1, "# ");
+        for (char **p = argv; *p; p++)
+            write_quoted(1, *p);
+        dprintf(1, "\n");
+        /* One BLAS thread per worker: the workers already fill the cores. */
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        execv(exe, argv);
+        dprintf(2, "euar suite: cannot run %s: %s\n", exe, strerror(errno));
+        _exit(127);
+    }
+    suite_argv_free(argv);
+    return pid;
+}
+
+/* Prints the progress line of a finished worker and counts it. */
+static void worker_report(const SuiteCell *c, const Worker *w, int status, int done, int total,
+                          const char *dir, RunCounts *counts) {
+    double seconds = time_now() - w->start;
+    char log_path[EUAR_SUITE_PATH_LEN + 64], result[EUAR_SUITE_PATH_LEN + 32], reason[256];
+    snprintf(log_path, sizeof(log_path), "%s/logs/%s.log", dir, c->hash);
+    suite_result_path(dir, c, result, sizeof(result));
+    char outcome[EUAR_SUITE_PATH_LEN + 160];
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        if (suite_result_state(result, reason, sizeof(reason)) > 0) {
+            snprintf(outcome, sizeof(outcome), "ok %.1f s", seconds);
+            counts->ok++;
+        } else {
+            snprintf(outcome, sizeof(outcome), "failed: the worker exited 0 but wrote no "
+                     "finished result, see %s", log_path);
+            counts->failed++;
+        }
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
+        snprintf(outcome, sizeof(outcome), "diverged, result recorded as failed, %.1f s, see %s",
+                 seconds, log_path);
+        counts->diverged++;
+    } else if (WIFEXITED(status)) {
+        snprintf(outcome, sizeof(outcome), "failed (exit status %d), see %s",
+                 WEXITSTATUS(status), log_path);
+        counts->failed++;
+    } else if (WIFSIGNALED(status)) {
+        snprintf(outcome, sizeof(outcome), "crashed (signal %d, %s), see %s", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)), log_path);
+        counts->failed++;
+    } else {
+        snprintf(outcome, sizeof(outcome), "failed (wait status %d), see %s", status, log_path);
+        counts->failed++;
+    }
+    fprintf(stderr, "[%d/%d] %s %s %s seed %" PRIu64 ": %s\n", done, total, c->dataset,
+            c->condition, c->model, c->seed, outcome);
+}
+
+/* Runs the cells listed in `todo` with up to `jobs` workers. */
+static int run_cells(const SuiteCell *cells, const int *todo, int n, int jobs, const char *exe,
+                     const char *dir, RunCounts *counts) {
+    jobs = EUAR_MAX(1, EUAR_MIN(jobs, n));
+    Worker *workers = xcalloc((size_t)jobs, sizeof(Worker));
+    int next = 0, running = 0, done = 0;
+    while (next < n || running > 0) {
+        while (running < jobs && next < n) {
+            int slot = 0;
+            while (workers[slot].pid != 0)
+                slot++;
+            pid_t pid = worker_start(&cells[todo[next]], exe, dir);
+            if (pid < 0) {
+                /* A failed fork counts as a failed cell; the suite goes on with the others. */
+                LOG_ERROR("%s", err_get());
+                counts->failed++;
+                done++;
+                next++;
+                continue;
+            }
+            workers[slot] = (Worker){.pid = pid, .cell = todo[next], .start = time_now()};
+            running++;
+            next++;
+        }
+        if (running == 0)
+            continue;
+        int status = 0;
+        pid_t pid = waitpid(-1, &status, 0);
+        if (pid < 0) {
+            if (errno == EINTR)
+                continue;
+            euar_fatal(__FILE__, __LINE__, "waitpid failed: %s", strerror(errno));
+        }
+        for (int i = 0; i < jobs; i++) {
+            if (workers[i].pid != pid)
+                continue;
+            done++;
+            worker_report(&cells[workers[i].cell], &workers[i], status, done, n, dir, counts);
+            workers[i].pid = 0;
+            running--;
+            break;
+        }
+    }
+    free(workers);
+    return 0;
+}
+
+static const char *plan_name(SuiteCellPlan plan) {
+    switch (plan) {
+    case EUAR_CELL_RUN:
+        return "pending";
+    case EUAR_CELL_SKIP:
+        return "finished";
+    case EUAR_CELL_RERUN:
+        return "corrupt";
+    }
+    return "?";
+}
+
+/* Checks that the data file of every dataset with cells to run can be read. */
+static int check_data_files(const Suite *s, const SuiteCell *cells, const int *todo, int n) {
+    for (int d = 0; d < s->num_datasets; d++) {
+        const SuiteDataset *ds = &s->datasets[d];
+        int used = 0;
+        for (int i = 0; i < n && !used; i++)
+            used = strcmp(cells[todo[i]].dataset, ds->label) == 0;
+        if (used && access(ds->path, R_OK) != 0)
+            return err_set("suite file %s: dataset '%s': cannot read %s: %s; create the file "
+                           "('make data' generates the default datasets) or fix its \"path\"",
+                           s->file, ds->label, ds->path, strerror(errno));
+    }
+    return 0;
+}
+
+static void print_dry_run(const SuiteCell *cells, const int *selected, int n,
+                          const SuiteCellPlan *plan) {
+    int finished = 0;
+    for (int i = 0; i < n; i++) {
+        const SuiteCell *c = &cells[selected[i]];
+        printf("%s  %-8s  %s/%s/%s/%" PRIu64 "\n", c->hash, plan_name(plan[selected[i]]),
+               c->dataset, c->condition, c->model, c->seed);
+        finished += plan[selected[i]] == EUAR_CELL_SKIP;
+    }
+    printf("%d cells, %d finished, %d to run\n", n, finished, n - finished);
+}
+
+int suite_run(const Suite *s, const SuiteRunOptions *opt) {
+    SuiteCell *cells = NULL;
+    int count = 0;
+    if (suite_expand(s, opt->quick, &cells, &count) != 0) {
+        LOG_ERROR("%s", err_get());
+        return 1;
+    }
+    int *selected = xcalloc((size_t)EUAR_MAX(count, 1), sizeof(int));
+    int n = 0;
+    for (int i = 0; i < count; i++)
+        if (!opt->only || suite_cell_matches(&cells[i], opt->only))
+            selected[n++] = i;
+    int rc = 0;
+    SuiteCellPlan *plan = xcalloc((size_t)EUAR_MAX(count, 1), sizeof(SuiteCellPlan));
+    int *todo = xcalloc((size_t)EUAR_MAX(count, 1), sizeof(int));
+    if (n == 0) {
+        LOG_ERROR("no cell of suite '%s' matches --only '%s'; cells are named "
+                  "DATASET/CONDITION/MODEL/SEED, for example '%s/%s/%s/%" PRIu64 "', or by hash",
+                  s->name, opt->only, cells[0].dataset, cells[0].condition, cells[0].model,
+                  cells[0].seed);
+        rc = 1;
+        goto done;
+    }
+    suite_plan(cells, count, opt->results, plan);
+    if (opt->dry_run) {
+        print_dry_run(cells, selected, n, plan);
+        goto done;
+    }
+
+    if (suite_check_results_dir(s, opt->quick, opt->results) != 0 ||
+        make_dirs(opt->results) != 0) {
+        LOG_ERROR("%s", err_get());
+        rc = 1;
+        goto done;
+    }
+    char logs[EUAR_SUITE_PATH_LEN + 16];
+    snprintf(logs, sizeof(logs), "%s/logs", opt->results);
+    if (make_dirs(logs) != 0 || suite_write_resolved(s, opt->quick, cells, count,
+                                                     opt->results) != 0) {
+        LOG_ERROR("%s", err_get());
+        rc = 1;
+        goto done;
+    }
+
+    RunCounts counts = {0};
+    int ntodo = 0;
+    for (int i = 0; i < n; i++) {
+        const SuiteCell *c = &cells[selected[i]];
+        SuiteCellPlan p = plan[selected[i]];
+        if (p == EUAR_CELL_SKIP) {
+            counts.skipped++;
+            continue;
+        }
+        if (p == EUAR_CELL_RERUN) {
+            char path[EUAR_SUITE_PATH_LEN + 32], reason[256];
+            suite_result_path(opt->results, c, path, sizeof(path));
+            suite_result_state(path, reason, sizeof(reason));
+            LOG_WARN("result file %s of %s/%s/%s/%" PRIu64 " is corrupt or incomplete (%s); "
+                     "deleting it and running the cell again", path, c->dataset, c->condition,
+                     c->model, c->seed, reason);
+            if (unlink(path) != 0 && errno != ENOENT) {
+                LOG_ERROR("cannot delete %s: %s; delete it by hand and run the suite again",
+                          path, strerror(errno));
+                rc = 1;
+                goto done;
+            }
+        }
+        todo[ntodo++] = selected[i];
+    }
+    if (check_data_files(s, cells, todo, ntodo) != 0) {
+        LOG_ERROR("%s", err_get());
+        rc = 1;
+        goto done;
+    }
+
+    int workers = EUAR_MAX(1, EUAR_MIN(opt->jobs, ntodo));
+    fprintf(stderr, "suite %s%s: %d cells, %d finished, %d to run with %d worker process%s; "
+            "results in %s\n", s->name, opt->quick ? " (quick)" : "", n, counts.skipped, ntodo,
+            workers, workers == 1 ? "" : "es", opt->results);
+    run_cells(cells, todo, ntodo, opt->jobs, opt->exe, opt->results, &counts);
+    fprintf(stderr, "suite %s: ran %d (%d ok, %d diverged, %d failed), skipped %d finished; "
+            "results in %s\n", s->name, ntodo, counts.ok, counts.diverged,
+            counts.failed, counts.skipped, opt->results);
+    rc = counts.failed > 0 ? 1 : 0;
+
+done:
+    free(todo);
+    free(plan);
+    free(selected);
+    suite_cells_free(cells, count);
+    return rc;
+}

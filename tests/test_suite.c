@@ -1,0 +1,670 @@
+/* Suite files: parsing, rejections, grid expansion, hashes, resume planning, worker commands
+ * and the runner with a stand-in worker script. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "core/common.h"
+#include "suites/suite.h"
+
+/* Suite file of the repository; the tests run from the repository root. */
+#define MISSING_SUITE "suites/missing.json"
+
+static char temp_dir[256];
+
+static int setup_temp(void **state) {
+    snprintf(temp_dir, sizeof(temp_dir), "/tmp/euar-test-suite-XXXXXX");
+    return mkdtemp(temp_dir) ? 0 : -1;
+}
+
+static int teardown_temp(void **state) {
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", temp_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static const SuiteCell *find_cell(const SuiteCell *cells, int n, const char *dataset,
+                                  const char *condition, const char *model, uint64_t seed) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(cells[i].dataset, dataset) && !strcmp(cells[i].condition, condition) &&
+            !strcmp(cells[i].model, model) && cells[i].seed == seed)
+            return &cells[i];
+    return NULL;
+}
+
+/* ---- the suite file of the repository ---- */
+
+static void missing_suite_full(void **state) {
+    Suite s;
+    if (suite_load(MISSING_SUITE, &s) != 0)
+        fail_msg("%s", err_get());
+    assert_string_equal(s.name, "missing");
+    assert_int_equal(s.num_datasets, 2);
+    assert_int_equal(s.datasets[0].num_conditions, 7);
+    assert_int_equal(s.datasets[1].num_conditions, 3);
+    assert_string_equal(s.datasets[0].conditions[3].noise, "missing:keep=text,audio,phase=both");
+
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    assert_int_equal(n, (7 + 3) * 4 * 3);
+    const SuiteCell *c = find_cell(cells, n, "synth-mosi", "T+A", "mlp-moe", 2);
+    assert_non_null(c);
+    assert_int_equal(c->condition_index, 3);
+    assert_int_equal(c->model_index, 3);
+    assert_int_equal(c->settings.batch, 16);
+    assert_int_equal(c->settings.epochs, 100);
+    assert_int_equal((int)c->settings.seed, 2);
+    assert_int_equal(c->settings.max_train, 0);
+    c = find_cell(cells, n, "fmnist-2view", "image+thumbnail", "euar", 3);
+    assert_non_null(c);
+    assert_int_equal(c->settings.batch, 64);
+    assert_int_equal(c->settings.epochs, 5);
+    /* Every cell has its own result file. */
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (strcmp(cells[i].hash, cells[j].hash) == 0)
+                fail_msg("cells %d and %d share hash %s", i, j, cells[i].hash);
+    suite_cells_free(cells, n);
+    suite_free(&s);
+}
+
+static void missing_suite_quick(void **state) {
+    Suite s;
+    if (suite_load(MISSING_SUITE, &s) != 0)
+        fail_msg("%s", err_get());
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 1, &cells, &n), 0);
+    assert_int_equal(n, (7 + 3) * 4 * 1);
+    const SuiteCell *c = find_cell(cells, n, "synth-mosi", "V", "late", 1);
+    assert_non_null(c);
+    assert_int_equal(c->settings.epochs, 2);
+    assert_int_equal(c->settings.max_train, 128);
+    assert_int_equal(c->settings.batch, 16);
+    c = find_cell(cells, n, "fmnist-2view", "thumbnail", "concat", 1);
+    assert_non_null(c);
+    assert_int_equal(c->settings.epochs, 2);
+    assert_int_equal(c->settings.max_train, 256);
+    assert_int_equal(c->settings.batch, 64);
+    suite_cells_free(cells, n);
+    suite_free(&s);
+}
+
+/* ---- rejections ---- */
+
+/* Parts of a small suite; NULL keeps the default of each part. */
+typedef struct {
+    const char *models, *seeds, *settings, *dataset_settings, *conditions, *extra;
+} SuiteParts;
+
+static void suite_text(char *buf, size_t cap, const SuiteParts *p) {
+    snprintf(buf, cap,
+             "{\"format_version\": 1, \"name\": \"t\",\n"
+             " \"models\": %s, \"seeds\": %s, \"settings\": %s,\n"
+             " \"datasets\": [{\"label\": \"d\", \"path\": \"d.h5\", \"settings\": %s,\n"
+             "                \"conditions\": %s}]%s}\n",
+             p->models ? p->models : "[\"euar\", \"concat\"]", p->seeds ? p->seeds : "[1, 2]",
+             p->settings ? p->settings : "{\"epochs\": 3}",
+             p->dataset_settings ? p->dataset_settings : "{\"batch\": \"8\"}",
+             p->conditions ? p->conditions
+                           : "[{\"label\": \"T\", \"noise\": \"missing:keep=text\"}, "
+                             "{\"label\": \"clean\"}]",
+             p->extra ? p->extra : "");
+}
+
+static void suite_parts_valid(void **state) {
+    char text[2048], path[300];
+    SuiteParts parts = {0};
+    suite_text(text, sizeof(text), &parts);
+    snprintf(path, sizeof(path), "%s/good.json", temp_dir);
+    write_text(path, text);
+    Suite s;
+    if (suite_load(path, &s) != 0)
+        fail_msg("%s", err_get());
+    assert_int_equal(s.grid.num_models, 2);
+    assert_string_equal(s.datasets[0].conditions[1].noise, "none");
+    assert_int_equal(s.has_quick, 0);
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    assert_int_equal(n, 8);
+    assert_int_equal(cells[0].settings.epochs, 3);
+    assert_int_equal(cells[0].settings.batch, 8);
+    suite_cells_free(cells, n);
+    assert_int_equal(suite_expand(&s, 1, &cells, &n), -1);
+    assert_non_null(strstr(err_get(), "has no \"quick\" object"));
+    suite_free(&s);
+}
+
+static void suite_rejections(void **state) {
+    static const struct {
+        const char *name;
+        SuiteParts parts;
+        const char *raw; /* whole file instead of parts */
+        const char *expect[2];
+    } cases[] = {
+        {"invalid-json", {0}, "{\"format_version\": 1,\n  \"name\": \"t\",,\n}",
+         {"invalid JSON at line 2, column", NULL}},
+        {"truncated", {0}, "{\"format_version\": 1, \"name\": ", {"invalid JSON at line 1", NULL}},
+        {"top-array", {0}, "[1, 2]", {"expected a JSON object at the top level", NULL}},
+        {"unknown-top-key", {.extra = ", \"colour\": \"red\""}, NULL,
+         {"unknown key \"colour\"", NULL}},
+        {"unknown-dataset-key", {.conditions = "[{\"label\": \"T\"}], \"colour\": 1"}, NULL,
+         {"datasets[0]: unknown key \"colour\"", NULL}},
+        {"unknown-condition-key", {.conditions = "[{\"label\": \"T\", \"noize\": \"none\"}]"},
+         NULL, {"datasets[0].conditions[0]: unknown key \"noize\"", NULL}},
+        {"seeds-type", {.seeds = "\"1\""}, NULL,
+         {"seeds: expected an array of integer seeds, found a string", NULL}},
+        {"seed-fraction", {.seeds = "[1, 2.5]"}, NULL, {"seeds[1]: invalid value 2.5", NULL}},
+        {"seed-negative", {.seeds = "[-1]"}, NULL, {"seeds[0]: invalid value -1", NULL}},
+        {"label-type", {.conditions = "[{\"label\": 7}]"}, NULL,
+         {"datasets[0].conditions[0].label: expected a string, found a number", NULL}},
+        {"settings-type", {.settings = "[1]"}, NULL,
+         {"settings: expected an object of settings, found an array", NULL}},
+        {"setting-bool", {.settings = "{\"epochs\": true}"}, NULL,
+         {"settings.epochs: expected a string or a number, found a boolean", NULL}},
+        {"empty-models", {.models = "[]"}, NULL, {"models: empty list", NULL}},
+        {"empty-seeds", {.seeds = "[]"}, NULL, {"seeds: empty list", NULL}},
+        {"empty-conditions", {.conditions = "[]"}, NULL,
+         {"datasets[0].conditions: empty list", NULL}},
+        {"empty-datasets", {0},
+         "{\"format_version\": 1, \"name\": \"t\", \"models\": [\"euar\"], \"seeds\": [1], "
+         "\"datasets\": []}",
+         {"datasets: empty list", NULL}},
+        {"unknown-model", {.models = "[\"euar\", \"resnet\"]"}, NULL,
+         {"models[1]: unknown model \"resnet\"", "registered models are"}},
+        {"duplicate-model", {.models = "[\"euar\", \"euar\"]"}, NULL,
+         {"models[1]: model \"euar\" is listed twice", NULL}},
+        {"bad-noise", {.conditions = "[{\"label\": \"T\"}, {\"label\": \"X\", \"noise\": "
+                                     "\"missing:keep=\"}]"},
+         NULL, {"datasets[0].conditions[1].noise: invalid noise spec 'missing:keep='",
+                "empty keep list"}},
+        {"bad-setting-value", {.dataset_settings = "{\"batch\": \"zero\"}"}, NULL,
+         {"datasets[0].settings.batch = \"zero\"", "invalid value 'zero' for setting 'batch'"}},
+        {"bad-setting-number", {.settings = "{\"lr\": -1}"}, NULL,
+         {"settings.lr = \"-1\"", "invalid value '-1' for setting 'lr'"}},
+        {"unknown-setting", {.dataset_settings = "{\"foo\": \"3\"}"}, NULL,
+         {"datasets[0].settings.foo = \"3\"", "unknown setting 'foo'"}},
+        {"seed-setting", {.settings = "{\"seed\": 4}"}, NULL,
+         {"settings.seed = \"4\"", "comes from \"seeds\""}},
+        {"duplicate-condition", {.conditions = "[{\"label\": \"T\"}, {\"label\": \"T\"}]"}, NULL,
+         {"datasets[0].conditions[1]: condition label \"T\" is used twice", NULL}},
+        {"duplicate-key", {.extra = ", \"name\": \"u\""}, NULL,
+         {"key \"name\" appears twice", NULL}},
+        {"bad-label", {.conditions = "[{\"label\": \"a b\"}]"}, NULL,
+         {"datasets[0].conditions[0].label: invalid label \"a b\"", NULL}},
+        {"newer-version", {0},
+         "{\"format_version\": 2, \"name\": \"t\", \"models\": [\"euar\"], \"seeds\": [1], "
+         "\"datasets\": [{\"label\": \"d\", \"path\": \"d.h5\", \"conditions\": "
+         "[{\"label\": \"c\"}]}]}",
+         {"format_version: version 2 is newer", "update euar-bench"}},
+        {"missing-models", {0},
+         "{\"format_version\": 1, \"name\": \"t\", \"seeds\": [1], \"datasets\": []}",
+         {"missing key \"models\"", NULL}},
+        {"quick-unknown-dataset", {.extra = ", \"quick\": {\"datasets\": {\"e\": {}}}"}, NULL,
+         {"quick.datasets.e: no dataset is labelled \"e\"", NULL}},
+        {"quick-bad-setting",
+         {.extra = ", \"quick\": {\"datasets\": {\"d\": {\"settings\": {\"epochs\": 0}}}}"},
+         NULL, {"quick.datasets.d.settings.epochs = \"0\"", "invalid value '0'"}},
+        {"quick-empty-seeds", {.extra = ", \"quick\": {\"seeds\": []}"}, NULL,
+         {"quick.seeds: empty list", NULL}},
+    };
+    for (size_t i = 0; i < EUAR_ARRAY_LEN(cases); i++) {
+        char text[2048], path[300];
+        if (cases[i].raw)
+            snprintf(text, sizeof(text), "%s", cases[i].raw);
+        else
+            suite_text(text, sizeof(text), &cases[i].parts);
+        snprintf(path, sizeof(path), "%s/%s.json", temp_dir, cases[i].name);
+        write_text(path, text);
+        Suite s;
+        err_clear();
+        if (suite_load(path, &s) != -1)
+            fail_msg("suite %s was accepted", cases[i].name);
+        assert_int_equal(s.num_datasets, 0);
+        const char *msg = err_get();
+        if (strstr(msg, path) == NULL)
+            fail_msg("message for %s does not name the file: %s", cases[i].name, msg);
+        for (int k = 0; k < 2; k++)
+            if (cases[i].expect[k] && strstr(msg, cases[i].expect[k]) == NULL)
+                fail_msg("message for %s lacks \"%s\": %s", cases[i].name, cases[i].expect[k],
+                         msg);
+    }
+}
+
+static void suite_missing_file(void **state) {
+    Suite s;
+    assert_int_equal(suite_load("/nonexistent/suite.json", &s), -1);
+    assert_non_null(strstr(err_get(), "/nonexistent/suite.json"));
+}
+
+/* ---- canonical text and hash ---- */
+
+static void load_parts(const SuiteParts *parts, const char *name, Suite *s) {
+    char text[2048], path[300];
+    suite_text(text, sizeof(text), parts);
+    snprintf(path, sizeof(path), "%s/%s.json", temp_dir, name);
+    write_text(path, text);
+    if (suite_load(path, s) != 0)
+        fail_msg("%s", err_get());
+}
+
+static void hash_of_first_cell(const SuiteParts *parts, char hash[17]) {
+    Suite s;
+    load_parts(parts, "hash", &s);
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    memcpy(hash, cells[0].hash, 17);
+    suite_cells_free(cells, n);
+    suite_free(&s);
+}
+
+static void hash_stable(void **state) {
+    SuiteParts parts = {0};
+    char a[17], b[17];
+    hash_of_first_cell(&parts, a);
+    hash_of_first_cell(&parts, b);
+    assert_string_equal(a, b);
+    assert_int_equal(strlen(a), 16);
+    /* The hash is taken over resolved values, so 1e-3 and 0.001 name the same cell. */
+    SuiteParts lr_text = {.settings = "{\"epochs\": 3, \"lr\": \"1e-3\"}"};
+    SuiteParts lr_number = {.settings = "{\"epochs\": 3, \"lr\": 0.001}"};
+    hash_of_first_cell(&lr_text, a);
+    hash_of_first_cell(&lr_number, b);
+    assert_string_equal(a, b);
+}
+
+static void hash_changes(void **state) {
+    SuiteParts base = {0};
+    char ref[17], other[17];
+    hash_of_first_cell(&base, ref);
+    static const SuiteParts changed[] = {
+        {.settings = "{\"epochs\": 4}"},
+        {.dataset_settings = "{\"batch\": \"9\"}"},
+        {.seeds = "[7, 2]"},
+        {.models = "[\"concat\", \"euar\"]"},
+        {.conditions = "[{\"label\": \"T\", \"noise\": \"missing:keep=audio\"}]"},
+        {.conditions = "[{\"label\": \"T2\", \"noise\": \"missing:keep=text\"}]"},
+        {.extra = ", \"noise_seed\": 5"},
+    };
+    for (size_t i = 0; i < EUAR_ARRAY_LEN(changed); i++) {
+        hash_of_first_cell(&changed[i], other);
+        if (strcmp(ref, other) == 0)
+            fail_msg("change %zu keeps hash %s", i, ref);
+    }
+}
+
+/* Every setting of core/settings.h is part of the hash: changing any one changes it. */
+static void hash_covers_settings(void **state) {
+    Suite s;
+    SuiteParts parts = {0};
+    load_parts(&parts, "cover", &s);
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    static const char *const candidates[] = {"2", "3", "0.5", "0.25", "-5", "5", "sparse",
+                                             "dense", "gelu", "none", "mmsa", "valid-metric"};
+    for (int k = 0; k < settings_count(); k++) {
+        SuiteCell c = cells[0];
+        char before[64], after[64];
+        settings_value(&c.settings, k, before, sizeof(before));
+        int changed = 0;
+        for (size_t j = 0; j < EUAR_ARRAY_LEN(candidates) && !changed; j++) {
+            Settings trial = c.settings;
+            if (settings_set_kv(&trial, settings_key(k), candidates[j]) != 0)
+                continue;
+            settings_value(&trial, k, after, sizeof(after));
+            if (strcmp(before, after) != 0) {
+                c.settings = trial;
+                changed = 1;
+            }
+        }
+        if (!changed)
+            fail_msg("no test value changes setting '%s'", settings_key(k));
+        char *text = suite_cell_canonical(&c);
+        char hash[17];
+        snprintf(hash, sizeof(hash), "%016llx",
+                 (unsigned long long)hash_fnv1a64(text, strlen(text), EUAR_FNV_OFFSET));
+        if (strcmp(hash, cells[0].hash) == 0)
+            fail_msg("setting '%s' is not part of the hash", settings_key(k));
+        free(text);
+    }
+    /* The stored hash is the FNV-1a hash of the stored canonical text. */
+    char hash[17];
+    snprintf(hash, sizeof(hash), "%016llx",
+             (unsigned long long)hash_fnv1a64(cells[0].canonical, strlen(cells[0].canonical),
+                                              EUAR_FNV_OFFSET));
+    assert_string_equal(hash, cells[0].hash);
+    assert_non_null(strstr(cells[0].canonical, "set.batch=8\n"));
+    assert_non_null(strstr(cells[0].canonical, "noise=missing:keep=text,phase=both\n"));
+    suite_cells_free(cells, n);
+    suite_free(&s);
+}
+
+static void canonical_lines_sorted(void **state) {
+    Suite s;
+    SuiteParts parts = {0};
+    load_parts(&parts, "sorted", &s);
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    char *text = xstrdup(cells[0].canonical);
+    char *prev = NULL;
+    int lines = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (prev && strcmp(prev, line) >= 0)
+            fail_msg("line '%s' is not after '%s'", line, prev);
+        prev = line;
+        lines++;
+    }
+    assert_int_equal(lines, settings_count() + 10);
+    free(text);
+    suite_cells_free(cells, n);
+    suite_free(&s);
+}
+
+/* ---- resume planning ---- */
+
+static void plan_resume(void **state) {
+    Suite s;
+    SuiteParts parts = {.models = "[\"euar\"]", .seeds = "[1, 2, 3, 4, 5]",
+                        .conditions = "[{\"label\": \"T\"}]"};
+    load_parts(&parts, "plan", &s);
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    assert_int_equal(n, 5);
+    char dir[300], path[400];
+    snprintf(dir, sizeof(dir), "%s/plan-results", temp_dir);
+    assert_int_equal(make_dirs(dir), 0);
+    static const char *const contents[] = {
+        "{\"status\": \"ok\", \"metrics\": {}}", /* finished */
+        "{\"status\": \"o",                        /* cut short */
+        NULL,                                      /* absent */
+        "{\"status\": \"failed\"}",               /* diverged, finished */
+        "{\"metrics\": {}}",                       /* no status */
+    };
+    static const SuiteCellPlan expected[] = {EUAR_CELL_SKIP, EUAR_CELL_RERUN, EUAR_CELL_RUN,
+                                             EUAR_CELL_SKIP, EUAR_CELL_RERUN};
+    for (int i = 0; i < 5; i++) {
+        if (!contents[i])
+            continue;
+        suite_result_path(dir, &cells[i], path, sizeof(path));
+        write_text(path, contents[i]);
+    }
+    SuiteCellPlan plan[5];
+    suite_plan(cells, n, dir, plan);
+    for (int i = 0; i < 5; i++)
+        if (plan[i] != expected[i])
+            fail_msg("cell %d planned %d, expected %d", i, plan[i], expected[i]);
+    /* Planning only reads: the corrupt file is still there. */
+    suite_result_path(dir, &cells[1], path, sizeof(path));
+    assert_int_equal(access(path, F_OK), 0);
+    suite_cells_free(cells, n);
+    suite_free(&s);
+}
+
+/* ---- worker command ---- */
+
+static void worker_argv(void **state) {
+    Suite s;
+    SuiteParts parts = {0};
+    load_parts(&parts, "argv", &s);
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    const SuiteCell *c = find_cell(cells, n, "d", "T", "concat", 2);
+    assert_non_null(c);
+    char **argv = suite_cell_argv(c, "/opt/euar", "res");
+    static const char *const head[] = {"/opt/euar", "train", "--data", "d.h5", "--model",
+                                       "concat", "--noise", "missing:keep=text,phase=both",
+                                       "--noise-seed", "0"};
+    for (size_t i = 0; i < EUAR_ARRAY_LEN(head); i++)
+        assert_string_equal(argv[i], head[i]);
+    int k = (int)EUAR_ARRAY_LEN(head);
+    for (int i = 0; i < settings_count(); i++) {
+        char expect[128], value[64];
+        settings_value(&c->settings, i, value, sizeof(value));
+        snprintf(expect, sizeof(expect), "%s=%s", settings_key(i), value);
+        assert_string_equal(argv[k++], "--set");
+        assert_string_equal(argv[k++], expect);
+    }
+    char out[64], hash[64];
+    snprintf(out, sizeof(out), "res/%s.json", c->hash);
+    snprintf(hash, sizeof(hash), "hash=%s", c->hash);
+    const char *tail[] = {"--out", out, "--meta", "suite=t", "--meta", "dataset=d", "--meta",
+                          "condition=T", "--meta", "condition_index=0", "--meta",
+                          "model_index=1", "--meta", hash};
+    for (size_t i = 0; i < EUAR_ARRAY_LEN(tail); i++)
+        assert_string_equal(argv[k++], tail[i]);
+    assert_null(argv[k]);
+    /* The seed and the batch of this cell travel as settings. */
+    int seen_seed = 0, seen_batch = 0;
+    for (char **p = argv; *p; p++) {
+        seen_seed |= strcmp(*p, "seed=2") == 0;
+        seen_batch |= strcmp(*p, "batch=8") == 0;
+    }
+    assert_true(seen_seed);
+    assert_true(seen_batch);
+    suite_argv_free(argv);
+    suite_cells_free(cells, n);
+    suite_free(&s);
+}
+
+static void only_pattern(void **state) {
+    Suite s;
+    if (suite_load(MISSING_SUITE, &s) != 0)
+        fail_msg("%s", err_get());
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    const SuiteCell *c = find_cell(cells, n, "synth-mosi", "T+A", "euar", 2);
+    assert_non_null(c);
+    assert_true(suite_cell_matches(c, "synth-mosi/T+A/*"));
+    assert_true(suite_cell_matches(c, "*/T+A/euar/2"));
+    assert_true(suite_cell_matches(c, c->hash));
+    assert_false(suite_cell_matches(c, "synth-mosi/T/*"));
+    assert_false(suite_cell_matches(c, "fmnist-2view/*"));
+    int matched = 0;
+    for (int i = 0; i < n; i++)
+        matched += suite_cell_matches(&cells[i], "*/*/late/1");
+    assert_int_equal(matched, 10);
+    suite_cells_free(cells, n);
+    suite_free(&s);
+}
+
+/* ---- results folder record ---- */
+
+static void resolved_record(void **state) {
+    Suite s;
+    if (suite_load(MISSING_SUITE, &s) != 0)
+        fail_msg("%s", err_get());
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 1, &cells, &n), 0);
+    char dir[300], path[400];
+    snprintf(dir, sizeof(dir), "%s/record", temp_dir);
+    assert_int_equal(make_dirs(dir), 0);
+    assert_int_equal(suite_check_results_dir(&s, 1, dir), 0);
+    assert_int_equal(suite_write_resolved(&s, 1, cells, n, dir), 0);
+    snprintf(path, sizeof(path), "%s/suite.json", dir);
+    char *text = read_file_text(path, NULL);
+    assert_non_null(text);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    assert_non_null(root);
+    assert_string_equal(cJSON_GetObjectItem(root, "name")->valuestring, "missing");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(root, "quick")));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(root, "cells")), n);
+    cJSON *ds = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "datasets"), 1);
+    cJSON *set = cJSON_GetObjectItem(ds, "settings");
+    assert_string_equal(cJSON_GetObjectItem(set, "max_train")->valuestring, "256");
+    assert_null(cJSON_GetObjectItem(set, "seed"));
+    cJSON_Delete(root);
+
+    assert_int_equal(suite_check_results_dir(&s, 1, dir), 0);
+    assert_int_equal(suite_check_results_dir(&s, 0, dir), -1);
+    assert_non_null(strstr(err_get(), "holds the quick variant"));
+    Suite other = s;
+    snprintf(other.name, sizeof(other.name), "noise");
+    assert_int_equal(suite_check_results_dir(&other, 1, dir), -1);
+    assert_non_null(strstr(err_get(), "holds suite 'missing', not 'noise'"));
+    suite_cells_free(cells, n);
+    suite_free(&s);
+}
+
+/* ---- runner with a stand-in worker ---- */
+
+/* Stands in for `euar train`: writes a finished result for euar, a failed result with exit 3
+ * for concat, and exits 1 without a result for late. Exits 4 without one BLAS thread. */
+static const char fake_worker[] =
+    "#!/bin/sh\n"
+    "out=''; model=''\n"
+    "while [ $# -gt 0 ]; do\n"
+    "  case \"$1\" in --out) out=\"$2\"; shift;; --model) model=\"$2\"; shift;; esac\n"
+    "  shift\n"
+    "done\n"
+    "[ \"$OPENBLAS_NUM_THREADS\" = 1 ] || exit 4\n"
+    "echo \"training $model\"\n"
+    "case \"$model\" in\n"
+    "  late) echo 'invalid input' >&2; exit 1;;\n"
+    "  concat) printf '{\"status\": \"failed\"}' > \"$out\"; exit 3;;\n"
+    "esac\n"
+    "printf '{\"status\": \"ok\"}' > \"$out\"\n";
+
+static int file_exists(const char *dir, const char *hash, const char *suffix) {
+    char path[400];
+    snprintf(path, sizeof(path), "%s/%s%s", dir, hash, suffix);
+    return access(path, F_OK) == 0;
+}
+
+static void runner_fake_worker(void **state) {
+    char exe[300], data[300], results[300], suite_path[300], text[2048];
+    snprintf(exe, sizeof(exe), "%s/fake-euar.sh", temp_dir);
+    write_text(exe, fake_worker);
+    assert_int_equal(chmod(exe, 0755), 0);
+    snprintf(data, sizeof(data), "%s/d.h5", temp_dir);
+    write_text(data, "");
+    snprintf(results, sizeof(results), "%s/run-results", temp_dir);
+    snprintf(text, sizeof(text),
+             "{\"format_version\": 1, \"name\": \"fake\", \"models\": [\"euar\", \"concat\", "
+             "\"late\"], \"seeds\": [1, 2], \"datasets\": [{\"label\": \"d\", \"path\": \"%s\", "
+             "\"conditions\": [{\"label\": \"T\", \"noise\": \"missing:keep=text\"}]}]}",
+             data);
+    snprintf(suite_path, sizeof(suite_path), "%s/fake.json", temp_dir);
+    write_text(suite_path, text);
+    Suite s;
+    if (suite_load(suite_path, &s) != 0)
+        fail_msg("%s", err_get());
+    SuiteRunOptions opt = {.jobs = 2, .results = results, .exe = exe};
+
+    /* A cell that fails with bad input makes the status 1; the other cells still run. */
+    assert_int_equal(suite_run(&s, &opt), 1);
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    char logs[320];
+    snprintf(logs, sizeof(logs), "%s/logs", results);
+    for (int i = 0; i < n; i++) {
+        int expect_result = strcmp(cells[i].model, "late") != 0;
+        if (file_exists(results, cells[i].hash, ".json") != expect_result)
+            fail_msg("result of %s seed %d: exists %d, expected %d", cells[i].model,
+                     (int)cells[i].seed, !expect_result, expect_result);
+        assert_true(file_exists(logs, cells[i].hash, ".log"));
+    }
+    char record[340];
+    snprintf(record, sizeof(record), "%s/suite.json", results);
+    assert_int_equal(access(record, F_OK), 0);
+
+    /* The log starts with the command and contains the worker's output. */
+    char log_path[400];
+    const SuiteCell *late = find_cell(cells, n, "d", "T", "late", 1);
+    snprintf(log_path, sizeof(log_path), "%s/%s.log", logs, late->hash);
+    char *log = read_file_text(log_path, NULL);
+    assert_non_null(log);
+    assert_true(strncmp(log, "# '", 3) == 0);
+    assert_non_null(strstr(log, "'--model' 'late'"));
+    assert_non_null(strstr(log, "invalid input"));
+    free(log);
+
+    /* A corrupt result is replaced; finished ones are kept. */
+    const SuiteCell *euar = find_cell(cells, n, "d", "T", "euar", 2);
+    char result_path[400];
+    suite_result_path(results, euar, result_path, sizeof(result_path));
+    write_text(result_path, "{\"stat");
+    opt.only = "*/*/euar/*";
+    assert_int_equal(suite_run(&s, &opt), 0);
+    char reason[128];
+    assert_int_equal(suite_result_state(result_path, reason, sizeof(reason)), 1);
+
+    /* --only with no match is an error. */
+    opt.only = "*/*/mlp-moe/*";
+    assert_int_equal(suite_run(&s, &opt), 1);
+    suite_cells_free(cells, n);
+    suite_free(&s);
+}
+
+static void runner_missing_data(void **state) {
+    char results[300], suite_path[300], text[1024];
+    snprintf(results, sizeof(results), "%s/nodata-results", temp_dir);
+    snprintf(text, sizeof(text),
+             "{\"format_version\": 1, \"name\": \"nodata\", \"models\": [\"euar\"], "
+             "\"seeds\": [1], \"datasets\": [{\"label\": \"d\", \"path\": \"%s/absent.h5\", "
+             "\"conditions\": [{\"label\": \"T\"}]}]}",
+             temp_dir);
+    snprintf(suite_path, sizeof(suite_path), "%s/nodata.json", temp_dir);
+    write_text(suite_path, text);
+    Suite s;
+    if (suite_load(suite_path, &s) != 0)
+        fail_msg("%s", err_get());
+    SuiteRunOptions opt = {.jobs = 1, .results = results, .exe = "/bin/false"};
+    assert_int_equal(suite_run(&s, &opt), 1);
+    assert_non_null(strstr(err_get(), "absent.h5"));
+    /* A dry run reads nothing and creates no folder. */
+    char other[320];
+    snprintf(other, sizeof(other), "%s/dry-results", temp_dir);
+    opt.results = other;
+    opt.dry_run = 1;
+    assert_int_equal(suite_run(&s, &opt), 0);
+    assert_int_not_equal(access(other, F_OK), 0);
+    suite_free(&s);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(missing_suite_full),
+        cmocka_unit_test(missing_suite_quick),
+        cmocka_unit_test(suite_parts_valid),
+        cmocka_unit_test(suite_rejections),
+        cmocka_unit_test(suite_missing_file),
+        cmocka_unit_test(hash_stable),
+        cmocka_unit_test(hash_changes),
+        cmocka_unit_test(hash_covers_settings),
+        cmocka_unit_test(canonical_lines_sorted),
+        cmocka_unit_test(plan_resume),
+        cmocka_unit_test(worker_argv),
+        cmocka_unit_test(only_pattern),
+        cmocka_unit_test(resolved_record),
+        cmocka_unit_test(runner_fake_worker),
+        cmocka_unit_test(runner_missing_data),
+    };
+    return cmocka_run_group_tests(tests, setup_temp, teardown_temp);
+}
