@@ -88,7 +88,7 @@ test-unit: $(TEST_BIN) bin/euar
 	@failed=0; for t in $(TEST_BIN); do echo "== $$t"; $$t || failed=$$((failed + 1)); done; \
 	echo "unit test programs: $$failed failed"; [ $$failed -eq 0 ]
 
-test-e2e: bin/euar
+test-e2e: bin/euar data
 	tests/e2e_quick.sh
 
 bench: bin/euar data/synth-mosi.h5
