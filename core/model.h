@@ -126,7 +126,8 @@ void model_free(Model *m);
 void model_zero_grad(Model *m);
 void model_forward(Model *m, const Batch *batch, int training);
 void model_backward(Model *m, const Batch *batch);
-/* One Adam step over all parameters; t is the 1-based step count. */
+/* One Adam step over all parameters; t is the 1-based step count. Leaves the gradients zero
+ * (they start zero after model_create), so training needs no model_zero_grad per step. */
 void model_adam_step(Model *m, int t);
 
 /* Adds the task loss of m->out against the labels of `batch` to m->loss and, when dout is

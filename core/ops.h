@@ -92,8 +92,9 @@ typedef struct Backend {
     double (*cross_entropy)(float *dlogits, float *prob, const float *logits,
                             const int32_t *cls, int b, int c, float scale);
 
-    /* Adam over n parameters; t is the 1-based step. */
-    void (*adam)(float *p, float *m, float *v, const float *g, size_t n, float lr, float beta1,
+    /* Adam over n parameters; t is the 1-based step. Leaves g zero, ready for the next
+     * step's accumulation, which saves a separate pass over the gradients. */
+    void (*adam)(float *p, float *m, float *v, float *g, size_t n, float lr, float beta1,
                  float beta2, float eps, float wd, int t);
 
     /* Sum of x[n] as a host value; NaN when any element is NaN. */

@@ -309,16 +309,17 @@ static double cpu_cross_entropy(float *dlogits, float *prob, const float *logits
 }
 
 EUAR_VECTOR_CLONES
-static void cpu_adam(float *p, float *m, float *v, const float *g, size_t n, float lr,
-                     float beta1, float beta2, float eps, float wd, int t) {
+static void cpu_adam(float *p, float *m, float *v, float *g, size_t n, float lr, float beta1,
+                     float beta2, float eps, float wd, int t) {
     float c1 = 1.0f - powf(beta1, (float)t);
     float c2 = 1.0f - powf(beta2, (float)t);
     /* Restrict-qualified copies let the compiler vectorise the loop: the four arrays are
      * distinct allocations of the parameter table. */
-    float *restrict pr = p, *restrict mr = m, *restrict vr = v;
-    const float *restrict gr = g;
-    for (size_t i = 0; i < n; i++)
+    float *restrict pr = p, *restrict mr = m, *restrict vr = v, *restrict gr = g;
+    for (size_t i = 0; i < n; i++) {
         adam_step_f(&pr[i], &mr[i], &vr[i], gr[i], lr, beta1, beta2, eps, wd, c1, c2);
+        gr[i] = 0.0f;
+    }
 }
 
 static double cpu_sum(const float *x, size_t n) {

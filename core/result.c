@@ -122,7 +122,8 @@ int result_write(const char *path, const ResultInfo *info, const Settings *s,
                 double count = r->routing.load[m][j];
                 cJSON_AddItemToArray(load, cJSON_CreateNumber(
                                                count / (r->routing.samples * r->top_k)));
-                if (strcmp(info->model, "mlp-moe") == 0 || count == 0)
+                /* MLP experts have no variance: their sums stay 0 and are written as null. */
+                if (count == 0 || r->routing.sigma2[m][j] == 0.0)
                     cJSON_AddItemToArray(sigma2, cJSON_CreateNull());
                 else
                     cJSON_AddItemToArray(sigma2,

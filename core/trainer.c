@@ -243,7 +243,6 @@ int train_run(const char *model_name, const Settings *s, const TrainData *data,
                 diverged = 1;
                 break;
             }
-            model_zero_grad(m);
             model_backward(m, &batch);
             step++;
             model_adam_step(m, step);

@@ -277,16 +277,20 @@ static void adam_two_steps(void **state) {
     const Backend *be = backend_cpu();
     float p[2] = {1.0f, -2.0f}, m[2] = {0}, v[2] = {0};
     const float g1[2] = {0.5f, -1.0f}, g2[2] = {0.25f, 2.0f};
+    float g[2];
     const double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.1;
     double ep[2] = {1.0, -2.0}, em[2] = {0}, ev[2] = {0};
     const float *gs[2] = {g1, g2};
     for (int t = 1; t <= 2; t++) {
-        be->adam(p, m, v, gs[t - 1], 2, (float)lr, (float)b1, (float)b2, (float)eps, (float)wd,
-                 t);
+        memcpy(g, gs[t - 1], sizeof(g));
+        be->adam(p, m, v, g, 2, (float)lr, (float)b1, (float)b2, (float)eps, (float)wd, t);
+        /* Adam consumes the gradient: it is zero afterwards. */
+        assert_true(g[0] == 0.0f);
+        assert_true(g[1] == 0.0f);
         for (int i = 0; i < 2; i++) {
-            double g = gs[t - 1][i];
-            em[i] = b1 * em[i] + (1 - b1) * g;
-            ev[i] = b2 * ev[i] + (1 - b2) * g * g;
+            double grad = gs[t - 1][i];
+            em[i] = b1 * em[i] + (1 - b1) * grad;
+            ev[i] = b2 * ev[i] + (1 - b2) * grad * grad;
             double mhat = em[i] / (1 - pow(b1, t)), vhat = ev[i] / (1 - pow(b2, t));
             ep[i] -= lr * (mhat / (sqrt(vhat) + eps) + wd * ep[i]);
         }
