@@ -22,7 +22,7 @@ EUAR_HD float relu_grad_f(float x) {
     return x > 0.0f ? 1.0f : 0.0f;
 }
 
-/* GELU, tanh approximation (Hendrycks and Gimpel 2016, eq. 2; the form of GPT-2):
+/* GELU, tanh approximation (Hendrycks and Gimpel 2016; the form GPT-2 uses):
  * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
 #define EUAR_GELU_SCALE 0.7978845608028654f /* sqrt(2 / pi) */
 #define EUAR_GELU_CUBE 0.044715f

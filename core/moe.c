@@ -97,7 +97,7 @@ void moe_destroy(MoeBlock *blk) {
     free(blk->h_share);
 }
 
-/* Groups the B K selections by expert (counting sort): group_slot holds slot indices r K + s
+/* Groups the B K selections by expert (counting sort): group_slot contains slot indices r K + s
  * and group_row the sample rows r, expert j owning [group_start[j], group_start[j + 1]). */
 static void group_by_expert(MoeBlock *blk, int b) {
     int e = blk->e, k = blk->k;
@@ -197,7 +197,7 @@ static void mlp_second_backward(const Backend *be, MoeBlock *blk, int b) {
         }
         return;
     }
-    /* hg still holds the grouped hidden rows from forward; dg takes the grouped dz. */
+    /* hg still contains the grouped hidden rows from forward; dg takes the grouped dz. */
     be->gather_rows(blk->dg, h, blk->dz, h, blk->group_slot, b * blk->k, h);
     for (int j = 0; j < blk->e; j++) {
         int at = blk->group_start[j], n = blk->group_start[j + 1] - at;
@@ -225,7 +225,7 @@ void moe_forward(Model *m, MoeBlock *blk, float *out, int ldo, const float *x, i
     be->softmax_topk(blk->p, blk->gate_sel, blk->sel, blk->logits, b, e, k);
     be->download(blk->h_p, blk->p, sizeof(float) * (size_t)b * e);
 
-    /* Switch Transformer load balance (Fedus et al. 2022, eq. 4): E sum_j R_j P_j with R_j
+    /* Switch Transformer load balance (Fedus et al., JMLR 2022, section 2.2): E sum_j R_j P_j with R_j
      * the share of samples whose first choice is j and P_j the mean router probability. */
     memset(blk->h_share, 0, sizeof(float) * (size_t)e);
     for (int r = 0; r < b; r++)

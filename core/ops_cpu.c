@@ -144,10 +144,10 @@ static void cpu_softmax_topk(float *p, float *gate, int32_t *sel, const float *l
         for (int s = 0; s < k; s++) {
             int best = -1;
             for (int j = 0; j < e; j++) {
-                int taken = 0;
+                int already_selected = 0;
                 for (int t = 0; t < s; t++)
-                    taken |= sr[t] == j;
-                if (!taken && (best < 0 || pr[j] > pr[best]))
+                    already_selected |= sr[t] == j;
+                if (!already_selected && (best < 0 || pr[j] > pr[best]))
                     best = j;
             }
             sr[s] = best;

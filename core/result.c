@@ -110,8 +110,8 @@ int result_write(const char *path, const ResultInfo *info, const Settings *s,
         cJSON_AddItemToArray(curve, o);
     }
 
-    /* Routing over the test split at the selected epoch: load is the share of the k
-     * selections each expert received; sigma2 the mean of mean_d sigma^2 over them. */
+    /* Routing over the test split at the selected epoch. load is the share of the k
+     * selections each expert received, and sigma2 the mean of mean_d sigma^2 over them. */
     cJSON *routing = cJSON_AddObjectToObject(root, "routing");
     if (r->has_experts && r->selected_epoch > 0 && r->routing.samples > 0) {
         for (int m = 0; m < info->num_modalities; m++) {
