@@ -62,6 +62,11 @@ EUAR_HD float kl_normal_f(float mu, float lv) {
     return 0.5f * (mu * mu + expf(lv) - 1.0f - lv);
 }
 
+/* The same from sigma^2 = e^lv when the caller has it, which saves an exp. */
+EUAR_HD float kl_normal_var_f(float mu, float var, float lv) {
+    return 0.5f * (mu * mu + var - 1.0f - lv);
+}
+
 /* Its partial derivatives: d/dmu = mu, d/dlv = 0.5 (sigma^2 - 1). */
 EUAR_HD float kl_normal_dmu_f(float mu) {
     return mu;
@@ -71,16 +76,25 @@ EUAR_HD float kl_normal_dlv_f(float lv) {
     return 0.5f * (expf(lv) - 1.0f);
 }
 
-/* Adam update of one parameter (Kingma and Ba 2015, algorithm 1) with bias corrections
- * c1 = 1 - beta1^t and c2 = 1 - beta2^t computed by the caller, and decoupled weight decay
- * (Loshchilov and Hutter 2019) when wd > 0. */
-EUAR_HD void adam_step_f(float *p, float *m, float *v, float g, float lr, float beta1,
-                         float beta2, float eps, float wd, float c1, float c2) {
-    *m = beta1 * *m + (1.0f - beta1) * g;
-    *v = beta2 * *v + (1.0f - beta2) * g * g;
-    float mhat = *m / c1;
-    float vhat = *v / c2;
-    *p -= lr * (mhat / (sqrtf(vhat) + eps) + wd * *p);
+EUAR_HD float kl_normal_dlv_var_f(float var) {
+    return 0.5f * (var - 1.0f);
+}
+
+/* Constants of one Adam step, shared by every parameter: step_size = lr / (1 - beta1^t),
+ * inv_sqrt_c2 = 1 / sqrt(1 - beta2^t), decay = lr * weight_decay. */
+typedef struct {
+    float beta1, beta2, step_size, inv_sqrt_c2, eps, decay;
+} AdamStep;
+
+/* Adam update of one parameter (Kingma and Ba 2015, algorithm 1), with the bias corrections
+ * folded into two constants as PyTorch 1.13's torch.optim.Adam does, so each element costs
+ * one square root and one division, and decoupled weight decay (Loshchilov and Hutter 2019)
+ * when decay > 0. */
+EUAR_HD void adam_step_f(float *p, float *m, float *v, float g, AdamStep a) {
+    *m = a.beta1 * *m + (1.0f - a.beta1) * g;
+    *v = a.beta2 * *v + (1.0f - a.beta2) * g * g;
+    float denom = sqrtf(*v) * a.inv_sqrt_c2 + a.eps;
+    *p -= a.step_size * *m / denom + a.decay * *p;
 }
 
 #endif

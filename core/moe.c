@@ -54,6 +54,8 @@ void moe_declare(MoeBlock *blk, Model *m, const char *name, int modality, Expert
     act_declare(t, slots * h, &blk->z);
     act_declare(t, slots * h, &blk->dz);
     act_declare(t, slots * h, &blk->eps);
+    if (expert == EUAR_EXPERT_GAUSSIAN)
+        act_declare(t, slots * h, &blk->sd);
     act_declare(t, slots, &blk->kl);
     act_declare(t, slots, &blk->s2);
     act_declare(t, slots, &blk->dkl);
@@ -264,7 +266,7 @@ void moe_forward(Model *m, MoeBlock *blk, float *out, int ldo, const float *x, i
             be->normal_experts(blk->eps, st, batch->step, batch->sample, blk->sel, b, s, e, k, h);
             eps = blk->eps;
         }
-        be->expert_forward(blk->z, blk->kl, blk->s2, blk->y, eps, (int)slots, h, blk->lv_min,
+        be->expert_forward(blk->z, blk->sd, blk->kl, blk->s2, blk->y, eps, (int)slots, h, blk->lv_min,
                            blk->lv_max);
         be->download(blk->h_kl, blk->kl, sizeof(float) * slots);
         be->download(blk->h_s2, blk->s2, sizeof(float) * slots);
@@ -318,7 +320,7 @@ void moe_backward(Model *m, MoeBlock *blk, float *dx, int lddx, const float *dou
         }
         be->upload(blk->dkl, blk->h_dkl, sizeof(float) * slots);
         be->upload(blk->ds2, blk->h_ds2, sizeof(float) * slots);
-        be->expert_backward(blk->dy, blk->dz, blk->dkl, blk->ds2, blk->y,
+        be->expert_backward(blk->dy, blk->dz, blk->dkl, blk->ds2, blk->y, blk->sd,
                             blk->used_eps ? blk->eps : NULL, (int)slots, h, blk->lv_min,
                             blk->lv_max);
     } else {

@@ -26,6 +26,7 @@ typedef struct {
     float *hid, *dhid;                /* MLP: [B, S, H] */
     float *z, *dz;                    /* [B, S, H] expert outputs */
     float *eps;                       /* [B, S, H] */
+    float *sd;                        /* [B, S, H] exp(lv / 2) from forward */
     float *kl, *s2, *dkl, *ds2;       /* [B, S] */
     float *xg, *yg, *hg, *dg;         /* sparse: rows grouped by expert [B K, max(2H, H)] */
     /* host scratch */

@@ -61,14 +61,15 @@ typedef struct Backend {
 
     /* Gaussian experts, slot-wise. y[B,S,2H] holds [mu | raw log-variance] of each slot;
      * lv = clamp(raw, lv_min, lv_max), z = mu + exp(lv / 2) * eps, or z = mu when eps is NULL.
-     * kl[B,S] = sum_d KL(N(mu, e^lv) || N(0,1)), s2[B,S] = mean_d e^lv. */
-    void (*expert_forward)(float *z, float *kl, float *s2, const float *y, const float *eps,
-                           int rows, int h, float lv_min, float lv_max);
+     * kl[B,S] = sum_d KL(N(mu, e^lv) || N(0,1)), s2[B,S] = mean_d e^lv. sd[B,S,H] receives
+     * exp(lv / 2) for the backward pass unless it is NULL; kl and s2 may be NULL too. */
+    void (*expert_forward)(float *z, float *sd, float *kl, float *s2, const float *y,
+                           const float *eps, int rows, int h, float lv_min, float lv_max);
     /* dy[B,S,2H] from dz[B,S,H] (may be NULL), dkl[B,S] (weight of each slot's KL sum) and
-     * ds2[B,S] (weight of each slot's s2). */
+     * ds2[B,S] (weight of each slot's s2). sd is forward's output, or NULL to recompute it. */
     void (*expert_backward)(float *dy, const float *dz, const float *dkl, const float *ds2,
-                            const float *y, const float *eps, int rows, int h, float lv_min,
-                            float lv_max);
+                            const float *y, const float *sd, const float *eps, int rows, int h,
+                            float lv_min, float lv_max);
 
     /* Mixture: out[B, :H] = sum_s w[B,S] * z[B,S,H] (out has row stride ldo). */
     void (*mixture_forward)(float *out, int ldo, const float *w, const float *z, int b, int s,

@@ -169,19 +169,23 @@ static void cpu_softmax_backward(float *dlogits, const float *dp, const float *p
 }
 
 EUAR_VECTOR_CLONES
-static void cpu_expert_forward(float *z, float *kl, float *s2, const float *y, const float *eps,
-                               int rows, int h, float lv_min, float lv_max) {
+static void cpu_expert_forward(float *z, float *sd, float *kl, float *s2, const float *y,
+                               const float *eps, int rows, int h, float lv_min, float lv_max) {
     for (int r = 0; r < rows; r++) {
         const float *mu = y + (size_t)r * 2 * h;
         const float *raw = mu + h;
         const float *er = eps ? eps + (size_t)r * h : NULL;
         float *zr = z + (size_t)r * h;
+        float *sdr = sd ? sd + (size_t)r * h : NULL;
         float kl_sum = 0.0f, s2_sum = 0.0f;
         for (int d = 0; d < h; d++) {
             float lv = clamp_f(raw[d], lv_min, lv_max);
-            float var = expf(lv);
-            zr[d] = er ? mu[d] + sqrtf(var) * er[d] : mu[d];
-            kl_sum += kl_normal_f(mu[d], lv);
+            float sigma = expf(0.5f * lv);
+            float var = sigma * sigma;
+            zr[d] = er ? mu[d] + sigma * er[d] : mu[d];
+            if (sdr)
+                sdr[d] = sigma;
+            kl_sum += kl_normal_var_f(mu[d], var, lv);
             s2_sum += var;
         }
         if (kl)
@@ -193,27 +197,28 @@ static void cpu_expert_forward(float *z, float *kl, float *s2, const float *y, c
 
 EUAR_VECTOR_CLONES
 static void cpu_expert_backward(float *dy, const float *dz, const float *dkl, const float *ds2,
-                                const float *y, const float *eps, int rows, int h, float lv_min,
-                                float lv_max) {
+                                const float *y, const float *sd, const float *eps, int rows,
+                                int h, float lv_min, float lv_max) {
     for (int r = 0; r < rows; r++) {
         const float *mu = y + (size_t)r * 2 * h;
         const float *raw = mu + h;
         const float *er = eps ? eps + (size_t)r * h : NULL;
         const float *dzr = dz ? dz + (size_t)r * h : NULL;
+        const float *sdr = sd ? sd + (size_t)r * h : NULL;
         float *dmu = dy + (size_t)r * 2 * h;
         float *draw = dmu + h;
         float wkl = dkl ? dkl[r] : 0.0f;
         float ws2 = ds2 ? ds2[r] / (float)h : 0.0f;
         for (int d = 0; d < h; d++) {
-            float lv = clamp_f(raw[d], lv_min, lv_max);
-            float var = expf(lv);
+            float sigma = sdr ? sdr[d] : expf(0.5f * clamp_f(raw[d], lv_min, lv_max));
+            float var = sigma * sigma;
             float g_mu = wkl * kl_normal_dmu_f(mu[d]);
             /* dz/dlv = 0.5 sigma eps; d(sigma^2)/dlv = sigma^2 */
-            float g_lv = wkl * kl_normal_dlv_f(lv) + ws2 * var;
+            float g_lv = wkl * kl_normal_dlv_var_f(var) + ws2 * var;
             if (dzr) {
                 g_mu += dzr[d];
                 if (er)
-                    g_lv += dzr[d] * 0.5f * sqrtf(var) * er[d];
+                    g_lv += dzr[d] * 0.5f * sigma * er[d];
             }
             dmu[d] = g_mu;
             draw[d] = g_lv * clamp_grad_f(raw[d], lv_min, lv_max);
@@ -311,13 +316,18 @@ static double cpu_cross_entropy(float *dlogits, float *prob, const float *logits
 EUAR_VECTOR_CLONES
 static void cpu_adam(float *p, float *m, float *v, float *g, size_t n, float lr, float beta1,
                      float beta2, float eps, float wd, int t) {
-    float c1 = 1.0f - powf(beta1, (float)t);
-    float c2 = 1.0f - powf(beta2, (float)t);
+    AdamStep a;
+    a.beta1 = beta1;
+    a.beta2 = beta2;
+    a.step_size = lr / (1.0f - powf(beta1, (float)t));
+    a.inv_sqrt_c2 = 1.0f / sqrtf(1.0f - powf(beta2, (float)t));
+    a.eps = eps;
+    a.decay = lr * wd;
     /* Restrict-qualified copies let the compiler vectorise the loop: the four arrays are
      * distinct allocations of the parameter table. */
     float *restrict pr = p, *restrict mr = m, *restrict vr = v, *restrict gr = g;
     for (size_t i = 0; i < n; i++) {
-        adam_step_f(&pr[i], &mr[i], &vr[i], gr[i], lr, beta1, beta2, eps, wd, c1, c2);
+        adam_step_f(&pr[i], &mr[i], &vr[i], gr[i], a);
         gr[i] = 0.0f;
     }
 }

@@ -163,13 +163,13 @@ enum { EXP_ROWS = 6, EXP_H = 5 };
 typedef struct {
     float y[EXP_ROWS * 2 * EXP_H], eps[EXP_ROWS * EXP_H];
     float wz[EXP_ROWS * EXP_H], wkl[EXP_ROWS], ws2[EXP_ROWS];
-    float z[EXP_ROWS * EXP_H], kl[EXP_ROWS], s2[EXP_ROWS];
+    float z[EXP_ROWS * EXP_H], sd[EXP_ROWS * EXP_H], kl[EXP_ROWS], s2[EXP_ROWS];
     int use_eps, use_dz;
 } ExpertCase;
 
 static double expert_loss(void *ctx) {
     ExpertCase *c = ctx;
-    backend_cpu()->expert_forward(c->z, c->kl, c->s2, c->y, c->use_eps ? c->eps : NULL,
+    backend_cpu()->expert_forward(c->z, c->sd, c->kl, c->s2, c->y, c->use_eps ? c->eps : NULL,
                                   EXP_ROWS, EXP_H, EXP_LV_MIN, EXP_LV_MAX);
     double l = 0.0;
     for (int r = 0; r < EXP_ROWS; r++) {
@@ -205,8 +205,9 @@ static void check_expert(int use_eps, int use_dz, const char *what) {
 
     float dy[EXP_ROWS * 2 * EXP_H];
     expert_loss(&c);
+    /* With eps the saved sd is used; without, backward recomputes it: both paths run. */
     backend_cpu()->expert_backward(dy, use_dz ? c.wz : NULL, c.wkl, c.ws2, c.y,
-                                   use_eps ? c.eps : NULL, EXP_ROWS, EXP_H, EXP_LV_MIN,
+                                   use_eps ? c.sd : NULL, use_eps ? c.eps : NULL, EXP_ROWS, EXP_H, EXP_LV_MIN,
                                    EXP_LV_MAX);
     GradCheck g = grad_check_start(what, OP_RTOL, OP_ATOL);
     int clamped_nonzero = 0;

@@ -156,7 +156,8 @@ static void expert_forward_values(void **state) {
     fill_normal(eps, R * H, 1.0f, 2, 1);
     y[H] = -5.0f;    /* below lv_min */
     y[H + 1] = 4.0f; /* above lv_max */
-    be->expert_forward(z, kl, s2, y, eps, R, H, lo, hi);
+    float sd[R * H];
+    be->expert_forward(z, sd, kl, s2, y, eps, R, H, lo, hi);
     double ez[R * H], ekl[R], es2[R];
     for (int r = 0; r < R; r++) {
         ekl[r] = 0.0;
@@ -176,9 +177,14 @@ static void expert_forward_values(void **state) {
     assert_true(max_abs_diff(z, ez, R * H) < 1e-5);
     assert_true(max_abs_diff(kl, ekl, R) < 1e-4);
     assert_true(max_abs_diff(s2, es2, R) < 1e-5);
+    for (int r = 0; r < R; r++)
+        for (int d = 0; d < H; d++) {
+            double lv = fmin(fmax(y[r * 2 * H + H + d], lo), hi);
+            assert_true(fabs(sd[r * H + d] - exp(lv / 2.0)) < 1e-6);
+        }
 
     /* Without eps, z is the mean, and kl and s2 may be omitted. */
-    be->expert_forward(z, NULL, NULL, y, NULL, R, H, lo, hi);
+    be->expert_forward(z, NULL, NULL, NULL, y, NULL, R, H, lo, hi);
     for (int r = 0; r < R; r++)
         for (int d = 0; d < H; d++)
             assert_float_equal(z[r * H + d], y[r * 2 * H + d], 0.0f);
