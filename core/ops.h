@@ -15,6 +15,8 @@
 
 typedef struct Backend {
     const char *name;
+    /* 1 when device memory is host memory, so host arrays can be read in place. */
+    int shares_host_memory;
 
     void *(*alloc)(size_t bytes); /* zero-filled; exits on failure */
     void (*release)(void *p);

@@ -348,6 +348,7 @@ static double cpu_sum_squares(const float *x, size_t n) {
 
 static const Backend cpu_backend = {
     .name = "cpu",
+    .shares_host_memory = 1,
     .alloc = cpu_alloc,
     .release = cpu_release,
     .upload = cpu_copy,

@@ -7,10 +7,12 @@
 #include "common.h"
 #include "metrics.h"
 
-/* Splits copied to the device once, plus the gathered batch buffers. */
+/* Splits copied to the device once (read in place when the backend shares host memory),
+ * plus the gathered batch buffers. */
 typedef struct {
     const Backend *be;
     const ModelShape *shape;
+    int owned;
     float *x[EUAR_MODEL_MAX_MODALITIES];
     uint8_t *u8[EUAR_MODEL_MAX_MODALITIES];
     float *y;
@@ -29,6 +31,14 @@ static void device_split_upload(DeviceSplit *d, const Backend *be, const ModelSh
     memset(d, 0, sizeof(*d));
     d->be = be;
     d->shape = shape;
+    if (be->shares_host_memory) {
+        for (int i = 0; i < shape->num_modalities; i++) {
+            d->x[i] = (float *)s->x[i];
+            d->u8[i] = (uint8_t *)s->u8[i];
+        }
+        return;
+    }
+    d->owned = 1;
     for (int i = 0; i < shape->num_modalities; i++) {
         size_t count = (size_t)s->n * shape->in_dim[i];
         if (s->x[i]) {
@@ -42,6 +52,8 @@ static void device_split_upload(DeviceSplit *d, const Backend *be, const ModelSh
 }
 
 static void device_split_release(DeviceSplit *d) {
+    if (!d->owned)
+        return;
     for (int i = 0; i < EUAR_MODEL_MAX_MODALITIES; i++) {
         if (d->x[i])
             d->be->release(d->x[i]);
