@@ -1,11 +1,12 @@
 # euar-bench build. `make` builds bin/euar; `make help` lists the targets.
 CC      ?= cc
+# CFLAGS and LDFLAGS are the user's (optimisation, sanitizers); the flags the project needs
+# live in EUAR_CFLAGS and EUAR_LDLIBS so that `make CFLAGS=...` keeps them.
 CFLAGS  ?= -O2 -g
-CFLAGS  += -fno-math-errno
-CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Wno-unused-parameter \
-           -MMD -MP -I. -I/usr/include/hdf5/serial
-LDLIBS  += -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lcjson -lopenblas -lz -lm
-BUILD   := build
+EUAR_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -fno-math-errno -Wall -Wextra -Wshadow \
+               -Wno-unused-parameter -MMD -MP -I. -I/usr/include/hdf5/serial
+EUAR_LDLIBS := -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lcjson -lopenblas -lz -lm
+BUILD   ?= build
 PYTHON  ?= /usr/bin/python3
 JOBS    ?= $(shell nproc)
 
@@ -36,7 +37,7 @@ all: bin/euar
 
 bin/euar: $(CLI_OBJ) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(EUAR_LDLIBS) $(LDLIBS)
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(@D)
@@ -44,15 +45,15 @@ $(LIB): $(LIB_OBJ)
 
 # The element-wise loops of the CPU backend are written to vectorise: -O2 alone uses GCC 12's
 # very cheap cost model, which leaves them scalar.
-$(BUILD)/core/ops_cpu.o: CFLAGS += -ftree-vectorize -fvect-cost-model=dynamic
+$(BUILD)/core/ops_cpu.o: EUAR_CFLAGS += -ftree-vectorize -fvect-cost-model=dynamic
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(EUAR_CFLAGS) -c $< -o $@
 
 $(BUILD)/tests/%: tests/%.c $(LIB) $(wildcard tests/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(EUAR_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(EUAR_LDLIBS) $(LDLIBS) -lcmocka
 
 # Installs the Debian packages that are missing (as root), or prints the command.
 deps:
