@@ -23,6 +23,7 @@ typedef struct {
     OutputKind output;
     int num_classes; /* classification only */
     int max_batch;
+    int num_train;   /* training samples; Batch.sample indexes them in training */
 } ModelShape;
 
 /* One batch as the model reads it. */
@@ -33,6 +34,8 @@ typedef struct {
     const int32_t *cls;                            /* host [B] class indices */
     const int32_t *sample;                         /* host [B] sample index within its split */
     uint32_t step;                                 /* optimizer step, keys the eps draws */
+    int epoch;                                     /* 1-based epoch of a training batch */
+    int epochs;                                    /* epochs of the run */
 } Batch;
 
 /* Loss terms of the last forward pass, host values. total = task + alpha KL + beta balance

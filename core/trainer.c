@@ -197,6 +197,7 @@ int train_run(const char *model_name, const Settings *s, const TrainData *data,
     /* Evaluation runs in batches of at least 64: predictions do not depend on batch-mates,
      * and larger batches make evaluation cheaper. */
     shape.max_batch = EUAR_MAX(s->batch, 64);
+    shape.num_train = data->train.n;
     Model *m = model_create(model_name, s, &shape, be);
     if (!m)
         return -1;
@@ -247,6 +248,8 @@ int train_run(const char *model_name, const Settings *s, const TrainData *data,
             memcpy(batch_idx, perm + start, sizeof(int32_t) * (size_t)b);
             Batch batch;
             gather_batch(&batch, &bb, &dev_train, train, batch_idx, b, (uint32_t)step);
+            batch.epoch = epoch;
+            batch.epochs = s->epochs;
             model_forward(m, &batch, 1);
             if (!isfinite(m->loss.total)) {
                 snprintf(out->fail_reason, sizeof(out->fail_reason),
