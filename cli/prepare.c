@@ -40,10 +40,18 @@ static int fill_split(PreparedData *p, SplitData *out, SplitId sid) {
             out->u8[m] = x;
             p->checksum = hash_fnv1a64(x, d * (size_t)n, p->checksum);
         } else {
-            free(rows);
-            return err_set("%s: modality '%s' has kind tokens, which no encoder of this build "
-                           "reads yet; drop the modality or convert it to features", ds->name,
-                           mod->name);
+            int t = mod->t;
+            int32_t *tok = keep(p, xmalloc(sizeof(int32_t) * (size_t)n * t + 1));
+            int32_t *len = keep(p, xmalloc(sizeof(int32_t) * (size_t)n + 1));
+            for (int r = 0; r < n; r++) {
+                memcpy(tok + (size_t)r * t, mod->tokens + (size_t)rows[r] * t,
+                       sizeof(int32_t) * (size_t)t);
+                len[r] = mod->lengths[rows[r]];
+            }
+            out->tok[m] = tok;
+            out->len[m] = len;
+            p->checksum = hash_fnv1a64(tok, sizeof(int32_t) * (size_t)n * t, p->checksum);
+            p->checksum = hash_fnv1a64(len, sizeof(int32_t) * (size_t)n, p->checksum);
         }
     }
     if (ds->task == EUAR_TASK_REGRESSION) {
@@ -88,7 +96,11 @@ int prepare_data(PreparedData *p, const char *path, const char *noise, uint64_t 
     shape->num_classes = p->ds.num_classes;
     for (int m = 0; m < p->ds.num_modalities; m++) {
         const Modality *mod = &p->ds.mod[m];
-        shape->in_dim[m] = mod->kind == EUAR_KIND_IMAGE ? mod->c * mod->h * mod->w : mod->d;
+        shape->in_dim[m] = mod->kind == EUAR_KIND_IMAGE    ? mod->c * mod->h * mod->w
+                           : mod->kind == EUAR_KIND_TOKENS ? mod->t
+                                                           : mod->d;
+        shape->input[m] = mod->kind == EUAR_KIND_TOKENS ? EUAR_INPUT_TOKENS : EUAR_INPUT_DENSE;
+        shape->vocab[m] = mod->vocab;
         snprintf(shape->names[m], sizeof(shape->names[m]), "%s", mod->name);
     }
     if (fill_split(p, &p->data.train, EUAR_SPLIT_TRAIN) != 0 ||

@@ -11,7 +11,7 @@ typedef struct {
     Dataset ds;      /* pooled: features modalities are [N, 1, D] */
     NoiseSpec noise;
     TrainData data;  /* points into `owned` */
-    void *owned[3 * (EUAR_MODEL_MAX_MODALITIES + 2)];
+    void *owned[3 * (2 * EUAR_MODEL_MAX_MODALITIES + 1)];
     int owned_count;
     uint64_t checksum; /* FNV-1a over every split's inputs and labels, after noise */
 } PreparedData;

@@ -14,11 +14,16 @@
 
 typedef enum { EUAR_OUT_REGRESSION, EUAR_OUT_CLASSIFICATION } OutputKind;
 
-/* What the data looks like to a model: each modality arrives as one row of `in_dim` floats
- * per sample (features already pooled over time, images flattened and scaled to [0, 1]). */
+/* How a modality reaches a model: a row of floats (features pooled over time, images
+ * flattened and scaled to [0, 1]) or a row of token ids with a length. */
+typedef enum { EUAR_INPUT_DENSE, EUAR_INPUT_TOKENS } InputKind;
+
+/* What the data looks like to a model. */
 typedef struct {
     int num_modalities;
-    int in_dim[EUAR_MODEL_MAX_MODALITIES];
+    int in_dim[EUAR_MODEL_MAX_MODALITIES]; /* floats per row, or token steps T */
+    InputKind input[EUAR_MODEL_MAX_MODALITIES];
+    int vocab[EUAR_MODEL_MAX_MODALITIES];  /* tokens: vocabulary size */
     char names[EUAR_MODEL_MAX_MODALITIES][32];
     OutputKind output;
     int num_classes; /* classification only */
@@ -30,6 +35,8 @@ typedef struct {
 typedef struct {
     int b;                                         /* rows in this batch, <= max_batch */
     const float *x[EUAR_MODEL_MAX_MODALITIES];     /* device [B, in_dim[m]] */
+    const int32_t *tok[EUAR_MODEL_MAX_MODALITIES]; /* device [B, T] token ids */
+    const int32_t *len[EUAR_MODEL_MAX_MODALITIES]; /* device [B] valid tokens */
     const float *y;                                /* device [B] regression labels */
     const int32_t *cls;                            /* host [B] class indices */
     const int32_t *sample;                         /* host [B] sample index within its split */

@@ -47,12 +47,23 @@ typedef struct Backend {
     /* The same from uint8 rows, scaled: dst[i, c] = scale * src[idx[i], c]. */
     void (*gather_rows_u8)(float *dst, int ldd, const uint8_t *src, int lds, const int32_t *idx,
                            int n, int cols, float scale);
+    /* The same for int32 rows (token ids, lengths). */
+    void (*gather_rows_i32)(int32_t *dst, int ldd, const int32_t *src, int lds,
+                            const int32_t *idx, int n, int cols);
     /* dst[idx[i], :cols] += src[i, :cols] (idx is host memory, may repeat). */
     void (*scatter_add_rows)(float *dst, int ldd, const float *src, int lds,
                              const int32_t *idx, int n, int cols);
     /* dst[r, :cols] (+)= src[r, :cols] for r < rows; accumulate selects += over =. */
     void (*copy_block)(float *dst, int ldd, const float *src, int lds, int rows, int cols,
                        int accumulate);
+
+    /* Token encoder. out[B,H] = mean over t < len[b] of emb[tok[b,t], :] (zeros when
+     * len[b] is 0); tok [B,T] and len [B] are device memory. */
+    void (*embedding_mean_forward)(float *out, const float *emb, const int32_t *tok,
+                                   const int32_t *len, int b, int t, int h);
+    /* demb[tok[b,t], :] += dout[b, :] / len[b] for t < len[b]. */
+    void (*embedding_mean_backward)(float *demb, const float *dout, const int32_t *tok,
+                                    const int32_t *len, int b, int t, int h);
 
     /* Router. p[B,E] = softmax(logits); the K largest entries of each row, in descending order,
      * go to sel[B,K] (host memory, ties to the lower index) and their values to gate[B,K]. */

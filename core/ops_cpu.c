@@ -99,6 +99,47 @@ static void cpu_gather_rows_u8(float *dst, int ldd, const uint8_t *src, int lds,
     }
 }
 
+static void cpu_gather_rows_i32(int32_t *dst, int ldd, const int32_t *src, int lds,
+                                const int32_t *idx, int n, int cols) {
+    for (int i = 0; i < n; i++)
+        memcpy(dst + (size_t)i * ldd, src + (size_t)idx[i] * lds, (size_t)cols * sizeof(int32_t));
+}
+
+static void cpu_embedding_mean_forward(float *out, const float *emb, const int32_t *tok,
+                                       const int32_t *len, int b, int t, int h) {
+    for (int r = 0; r < b; r++) {
+        float *o = out + (size_t)r * h;
+        memset(o, 0, sizeof(float) * (size_t)h);
+        int n = len[r];
+        for (int s = 0; s < n; s++) {
+            const float *e = emb + (size_t)tok[(size_t)r * t + s] * h;
+            for (int d = 0; d < h; d++)
+                o[d] += e[d];
+        }
+        if (n > 0) {
+            float inv = 1.0f / (float)n;
+            for (int d = 0; d < h; d++)
+                o[d] *= inv;
+        }
+    }
+}
+
+static void cpu_embedding_mean_backward(float *demb, const float *dout, const int32_t *tok,
+                                        const int32_t *len, int b, int t, int h) {
+    for (int r = 0; r < b; r++) {
+        int n = len[r];
+        if (n == 0)
+            continue;
+        float inv = 1.0f / (float)n;
+        const float *g = dout + (size_t)r * h;
+        for (int s = 0; s < n; s++) {
+            float *e = demb + (size_t)tok[(size_t)r * t + s] * h;
+            for (int d = 0; d < h; d++)
+                e[d] += inv * g[d];
+        }
+    }
+}
+
 static void cpu_scatter_add_rows(float *dst, int ldd, const float *src, int lds,
                                  const int32_t *idx, int n, int cols) {
     for (int i = 0; i < n; i++) {
@@ -362,7 +403,10 @@ static const Backend cpu_backend = {
     .act_backward = cpu_act_backward,
     .gather_rows = cpu_gather_rows,
     .gather_rows_u8 = cpu_gather_rows_u8,
+    .gather_rows_i32 = cpu_gather_rows_i32,
     .scatter_add_rows = cpu_scatter_add_rows,
+    .embedding_mean_forward = cpu_embedding_mean_forward,
+    .embedding_mean_backward = cpu_embedding_mean_backward,
     .copy_block = cpu_copy_block,
     .softmax_topk = cpu_softmax_topk,
     .softmax_backward = cpu_softmax_backward,

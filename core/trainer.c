@@ -15,12 +15,15 @@ typedef struct {
     int owned;
     float *x[EUAR_MODEL_MAX_MODALITIES];
     uint8_t *u8[EUAR_MODEL_MAX_MODALITIES];
-    float *y;
+    int32_t *tok[EUAR_MODEL_MAX_MODALITIES];
+    int32_t *len[EUAR_MODEL_MAX_MODALITIES];
 } DeviceSplit;
 
 typedef struct {
-    float *x[EUAR_MODEL_MAX_MODALITIES]; /* device [max_batch, in_dim] */
-    float *y;                            /* device [max_batch] */
+    float *x[EUAR_MODEL_MAX_MODALITIES];   /* device [max_batch, in_dim] */
+    int32_t *tok[EUAR_MODEL_MAX_MODALITIES]; /* device [max_batch, T] */
+    int32_t *len[EUAR_MODEL_MAX_MODALITIES]; /* device [max_batch] */
+    float *y;                              /* device [max_batch] */
     float *host_y;
     int32_t *cls;
     int32_t *sample;
@@ -35,13 +38,20 @@ static void device_split_upload(DeviceSplit *d, const Backend *be, const ModelSh
         for (int i = 0; i < shape->num_modalities; i++) {
             d->x[i] = (float *)s->x[i];
             d->u8[i] = (uint8_t *)s->u8[i];
+            d->tok[i] = (int32_t *)s->tok[i];
+            d->len[i] = (int32_t *)s->len[i];
         }
         return;
     }
     d->owned = 1;
     for (int i = 0; i < shape->num_modalities; i++) {
         size_t count = (size_t)s->n * shape->in_dim[i];
-        if (s->x[i]) {
+        if (s->tok[i]) {
+            d->tok[i] = be->alloc(sizeof(int32_t) * count);
+            be->upload(d->tok[i], s->tok[i], sizeof(int32_t) * count);
+            d->len[i] = be->alloc(sizeof(int32_t) * (size_t)s->n);
+            be->upload(d->len[i], s->len[i], sizeof(int32_t) * (size_t)s->n);
+        } else if (s->x[i]) {
             d->x[i] = be->alloc(sizeof(float) * count);
             be->upload(d->x[i], s->x[i], sizeof(float) * count);
         } else {
@@ -59,13 +69,24 @@ static void device_split_release(DeviceSplit *d) {
             d->be->release(d->x[i]);
         if (d->u8[i])
             d->be->release(d->u8[i]);
+        if (d->tok[i])
+            d->be->release(d->tok[i]);
+        if (d->len[i])
+            d->be->release(d->len[i]);
     }
 }
 
 static void batch_buffers_init(BatchBuffers *bb, const Backend *be, const ModelShape *shape) {
     int b = shape->max_batch;
-    for (int i = 0; i < shape->num_modalities; i++)
-        bb->x[i] = be->alloc(sizeof(float) * (size_t)b * shape->in_dim[i]);
+    memset(bb, 0, sizeof(*bb));
+    for (int i = 0; i < shape->num_modalities; i++) {
+        if (shape->input[i] == EUAR_INPUT_TOKENS) {
+            bb->tok[i] = be->alloc(sizeof(int32_t) * (size_t)b * shape->in_dim[i]);
+            bb->len[i] = be->alloc(sizeof(int32_t) * (size_t)b);
+        } else {
+            bb->x[i] = be->alloc(sizeof(float) * (size_t)b * shape->in_dim[i]);
+        }
+    }
     bb->y = be->alloc(sizeof(float) * (size_t)b);
     bb->host_y = xcalloc((size_t)b, sizeof(float));
     bb->cls = xcalloc((size_t)b, sizeof(int32_t));
@@ -73,8 +94,14 @@ static void batch_buffers_init(BatchBuffers *bb, const Backend *be, const ModelS
 }
 
 static void batch_buffers_release(BatchBuffers *bb, const Backend *be, const ModelShape *shape) {
-    for (int i = 0; i < shape->num_modalities; i++)
-        be->release(bb->x[i]);
+    for (int i = 0; i < shape->num_modalities; i++) {
+        if (bb->x[i])
+            be->release(bb->x[i]);
+        if (bb->tok[i]) {
+            be->release(bb->tok[i]);
+            be->release(bb->len[i]);
+        }
+    }
     be->release(bb->y);
     free(bb->host_y);
     free(bb->cls);
@@ -90,6 +117,13 @@ static void gather_batch(Batch *batch, BatchBuffers *bb, const DeviceSplit *d,
     batch->b = b;
     for (int i = 0; i < shape->num_modalities; i++) {
         int w = shape->in_dim[i];
+        if (d->tok[i]) {
+            be->gather_rows_i32(bb->tok[i], w, d->tok[i], w, idx, b, w);
+            be->gather_rows_i32(bb->len[i], 1, d->len[i], 1, idx, b, 1);
+            batch->tok[i] = bb->tok[i];
+            batch->len[i] = bb->len[i];
+            continue;
+        }
         if (d->x[i])
             be->gather_rows(bb->x[i], w, d->x[i], w, idx, b, w);
         else

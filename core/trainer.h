@@ -10,11 +10,14 @@
 #define EUAR_MAX_METRICS 16
 
 /* One split as the trainer reads it: per modality a row of in_dim values per sample, either
- * float (pooled features) or uint8 pixel levels scaled by 1/255 when a batch is gathered. */
+ * float (pooled features), uint8 pixel levels scaled by 1/255 when a batch is gathered, or
+ * int32 token ids with a length. */
 typedef struct {
     int n;
     const float *x[EUAR_MODEL_MAX_MODALITIES];   /* host [n, in_dim] or NULL */
     const uint8_t *u8[EUAR_MODEL_MAX_MODALITIES]; /* host [n, in_dim] or NULL */
+    const int32_t *tok[EUAR_MODEL_MAX_MODALITIES]; /* host [n, T] token ids or NULL */
+    const int32_t *len[EUAR_MODEL_MAX_MODALITIES]; /* host [n] valid tokens */
     const float *y;                              /* [n] regression labels */
     const int32_t *cls;                          /* [n] class indices */
 } SplitData;

@@ -3,10 +3,10 @@
 #include <stdio.h>
 
 #include "core/common.h"
-#include "core/layers.h"
+#include "core/encoder.h"
 
 typedef struct {
-    Dense enc[EUAR_MODEL_MAX_MODALITIES];
+    Encoder enc[EUAR_MODEL_MAX_MODALITIES];
     Dense hidden;
     Linear head;
     float *cat, *dcat; /* [B, M H] */
@@ -18,11 +18,8 @@ static int concat_build(Model *m) {
     m->state = st;
     int nm = m->shape.num_modalities, h = m->set.hidden;
     size_t b = (size_t)m->shape.max_batch;
-    for (int i = 0; i < nm; i++) {
-        char name[40];
-        snprintf(name, sizeof(name), "%.24s.encoder", m->shape.names[i]);
-        dense_declare(&st->enc[i], m, name, m->shape.in_dim[i], h, m->set.activation);
-    }
+    for (int i = 0; i < nm; i++)
+        encoder_declare(&st->enc[i], m, i);
     dense_declare(&st->hidden, m, "fusion", nm * h, h, m->set.activation);
     linear_declare(&st->head, &m->params, "head", h, m->out_dim);
     act_declare(&m->acts, b * nm * h, &st->cat);
@@ -38,8 +35,8 @@ static void concat_forward(Model *m, const Batch *batch, int training) {
     const Backend *be = m->be;
     int nm = m->shape.num_modalities, h = m->set.hidden, b = batch->b;
     for (int i = 0; i < nm; i++) {
-        dense_forward(be, &st->enc[i], batch->x[i], m->shape.in_dim[i], b);
-        be->copy_block(st->cat + (size_t)i * h, nm * h, st->enc[i].y, h, b, h, 0);
+        encoder_forward(m, &st->enc[i], batch);
+        be->copy_block(st->cat + (size_t)i * h, nm * h, encoder_output(&st->enc[i]), h, b, h, 0);
     }
     dense_forward(be, &st->hidden, st->cat, nm * h, b);
     m->joint = st->hidden.y;
@@ -55,8 +52,7 @@ static void concat_backward(Model *m, const Batch *batch) {
     dense_backward(be, st->dcat, nm * h, 0, &st->hidden, st->dhid, st->cat, nm * h, b);
     for (int i = 0; i < nm; i++) {
         be->copy_block(st->dh, h, st->dcat + (size_t)i * h, nm * h, b, h, 0);
-        dense_backward(be, NULL, 0, 0, &st->enc[i], st->dh, batch->x[i], m->shape.in_dim[i],
-                       b);
+        encoder_backward(m, &st->enc[i], st->dh, batch);
     }
 }
 

@@ -7,10 +7,11 @@
 #include <stdlib.h>
 
 #include "core/common.h"
+#include "core/encoder.h"
 #include "core/moe.h"
 
 typedef struct {
-    Dense enc[EUAR_MODEL_MAX_MODALITIES];
+    Encoder enc[EUAR_MODEL_MAX_MODALITIES];
     MoeBlock moe[EUAR_MODEL_MAX_MODALITIES];
     Linear head;
     float *fused, *dfused; /* [B, M H] */
@@ -24,8 +25,7 @@ static int build_moe_model(Model *m, ExpertKind expert) {
     size_t b = (size_t)m->shape.max_batch;
     for (int i = 0; i < nm; i++) {
         char name[40];
-        snprintf(name, sizeof(name), "%.24s.encoder", m->shape.names[i]);
-        dense_declare(&st->enc[i], m, name, m->shape.in_dim[i], h, m->set.activation);
+        encoder_declare(&st->enc[i], m, i);
         snprintf(name, sizeof(name), "%.24s.moe", m->shape.names[i]);
         moe_declare(&st->moe[i], m, name, i, expert);
     }
@@ -42,9 +42,9 @@ static void moe_model_forward(Model *m, const Batch *batch, int training) {
     const Backend *be = m->be;
     int nm = m->shape.num_modalities, h = m->set.hidden, b = batch->b;
     for (int i = 0; i < nm; i++) {
-        dense_forward(be, &st->enc[i], batch->x[i], m->shape.in_dim[i], b);
-        moe_forward(m, &st->moe[i], st->fused + (size_t)i * h, nm * h, st->enc[i].y, h, batch,
-                    training);
+        encoder_forward(m, &st->enc[i], batch);
+        moe_forward(m, &st->moe[i], st->fused + (size_t)i * h, nm * h,
+                    encoder_output(&st->enc[i]), h, batch, training);
         m->loss.kl += st->moe[i].kl_value;
         m->loss.balance += st->moe[i].balance_value;
         m->loss.u += st->moe[i].u_value;
@@ -62,9 +62,8 @@ static void moe_model_backward(Model *m, const Batch *batch) {
                     nm * h, b);
     for (int i = 0; i < nm; i++) {
         moe_backward(m, &st->moe[i], st->dh, h, st->dfused + (size_t)i * h, nm * h,
-                     st->enc[i].y, h, batch);
-        dense_backward(be, NULL, 0, 0, &st->enc[i], st->dh, batch->x[i], m->shape.in_dim[i],
-                       b);
+                     encoder_output(&st->enc[i]), h, batch);
+        encoder_backward(m, &st->enc[i], st->dh, batch);
     }
 }
 

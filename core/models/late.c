@@ -3,10 +3,10 @@
 #include <stdio.h>
 
 #include "core/common.h"
-#include "core/layers.h"
+#include "core/encoder.h"
 
 typedef struct {
-    Dense enc[EUAR_MODEL_MAX_MODALITIES];
+    Encoder enc[EUAR_MODEL_MAX_MODALITIES];
     Dense hidden[EUAR_MODEL_MAX_MODALITIES];
     Linear head[EUAR_MODEL_MAX_MODALITIES];
     float *outs;     /* [M, B, C] per-modality outputs */
@@ -22,8 +22,7 @@ static int late_build(Model *m) {
     size_t b = (size_t)m->shape.max_batch;
     for (int i = 0; i < nm; i++) {
         char name[40];
-        snprintf(name, sizeof(name), "%.24s.encoder", m->shape.names[i]);
-        dense_declare(&st->enc[i], m, name, m->shape.in_dim[i], h, m->set.activation);
+        encoder_declare(&st->enc[i], m, i);
         snprintf(name, sizeof(name), "%.24s.hidden", m->shape.names[i]);
         dense_declare(&st->hidden[i], m, name, h, h, m->set.activation);
         snprintf(name, sizeof(name), "%.24s.head", m->shape.names[i]);
@@ -45,8 +44,8 @@ static void late_forward(Model *m, const Batch *batch, int training) {
     be->zero(m->out, sizeof(float) * (size_t)b * c);
     for (int i = 0; i < nm; i++) {
         float *out_i = st->outs + (size_t)i * m->shape.max_batch * c;
-        dense_forward(be, &st->enc[i], batch->x[i], m->shape.in_dim[i], b);
-        dense_forward(be, &st->hidden[i], st->enc[i].y, h, b);
+        encoder_forward(m, &st->enc[i], batch);
+        dense_forward(be, &st->hidden[i], encoder_output(&st->enc[i]), h, b);
         be->copy_block(st->joint + (size_t)i * h, nm * h, st->hidden[i].y, h, b, h, 0);
         linear_forward(be, out_i, c, st->hidden[i].y, h, &st->head[i], b);
         be->copy_block(m->out, c, out_i, c, b, c, 1);
@@ -64,9 +63,9 @@ static void late_backward(Model *m, const Batch *batch) {
     be->scale(st->dshare, 1.0f / (float)nm, (size_t)b * c);
     for (int i = 0; i < nm; i++) {
         linear_backward(be, st->dhid, h, 0, &st->head[i], st->dshare, c, st->hidden[i].y, h, b);
-        dense_backward(be, st->dh, h, 0, &st->hidden[i], st->dhid, st->enc[i].y, h, b);
-        dense_backward(be, NULL, 0, 0, &st->enc[i], st->dh, batch->x[i], m->shape.in_dim[i],
+        dense_backward(be, st->dh, h, 0, &st->hidden[i], st->dhid, encoder_output(&st->enc[i]), h,
                        b);
+        encoder_backward(m, &st->enc[i], st->dh, batch);
     }
 }
 
