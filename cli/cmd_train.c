@@ -9,6 +9,49 @@
 #include "core/common.h"
 #include "core/result.h"
 
+/* Test-time conditions, evaluated by the hook after training. */
+typedef struct {
+    const char *data_path;
+    uint64_t noise_seed;
+    NonFinitePolicy nonfinite;
+    int count;
+    const char *label[EUAR_RESULT_MAX_CONDITIONS];
+    const char *spec[EUAR_RESULT_MAX_CONDITIONS];
+    char canonical[EUAR_RESULT_MAX_CONDITIONS][256];
+    MetricSet metrics[EUAR_RESULT_MAX_CONDITIONS];
+    RoutingStats routing[EUAR_RESULT_MAX_CONDITIONS];
+    int failed;
+    int quiet;
+} TestConditions;
+
+/* Loads the data again with each test-time spec and evaluates the selected model on its
+ * test split. Each load reads the file once; training data is not touched. */
+static void evaluate_conditions(void *ctx, Model *m) {
+    TestConditions *tc = ctx;
+    for (int c = 0; c < tc->count && !tc->failed; c++) {
+        PreparedData prep;
+        if (prepare_data(&prep, tc->data_path, tc->spec[c], tc->noise_seed, tc->nonfinite) != 0) {
+            fprintf(stderr, "euar: error: test condition '%s': %s\n", tc->label[c], err_get());
+            tc->failed = 1;
+            return;
+        }
+        noise_describe(&prep.noise, tc->canonical[c], sizeof(tc->canonical[c]));
+        memset(&m->stats, 0, sizeof(m->stats));
+        m->stats.enabled = 1;
+        train_evaluate(m, &prep.data.test, &tc->metrics[c], NULL);
+        m->stats.enabled = 0;
+        m->stats.samples = prep.data.test.n;
+        tc->routing[c] = m->stats;
+        if (!tc->quiet) {
+            printf("test condition %s (%s):", tc->label[c], tc->canonical[c]);
+            for (int i = 0; i < tc->metrics[c].count && i < 4; i++)
+                printf(" %s %.4f", tc->metrics[c].names[i], tc->metrics[c].values[i]);
+            printf("\n");
+        }
+        prepared_data_free(&prep);
+    }
+}
+
 static void train_usage(FILE *f) {
     fprintf(f,
             "usage: euar train --data FILE --model NAME [options]\n\n"
@@ -17,6 +60,10 @@ static void train_usage(FILE *f) {
             "  --noise SPEC       noise spec, for example missing:keep=text,audio (default: "
             "none)\n"
             "  --noise-seed N     seed of the noise fields (default 0)\n"
+            "  --test-noise LABEL=SPEC\n"
+            "                     after training, evaluate the selected epoch's model on the "
+            "test split\n"
+            "                     corrupted by SPEC; repeatable, one result entry per LABEL\n"
             "  --set KEY=VALUE    training or model setting, repeatable (euar train "
             "--settings lists them)\n"
             "  --out FILE         result JSON (default: print the summary only)\n"
@@ -38,6 +85,8 @@ int cmd_train(int argc, char **argv) {
     ResultInfo info;
     memset(&info, 0, sizeof(info));
     NonFinitePolicy nonfinite = EUAR_NONFINITE_REJECT;
+    static TestConditions tc;
+    memset(&tc, 0, sizeof(tc));
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -45,7 +94,8 @@ int cmd_train(int argc, char **argv) {
         int takes_value = strcmp(a, "--data") == 0 || strcmp(a, "--model") == 0 ||
                           strcmp(a, "--noise") == 0 || strcmp(a, "--noise-seed") == 0 ||
                           strcmp(a, "--set") == 0 || strcmp(a, "--out") == 0 ||
-                          strcmp(a, "--meta") == 0 || strcmp(a, "--nonfinite") == 0;
+                          strcmp(a, "--meta") == 0 || strcmp(a, "--nonfinite") == 0 ||
+                          strcmp(a, "--test-noise") == 0;
         if (takes_value && !v) {
             fprintf(stderr, "euar: error: %s needs a value; see euar train --help\n", a);
             return 1;
@@ -96,6 +146,33 @@ int cmd_train(int argc, char **argv) {
                 return 1;
             }
             i++;
+        } else if (strcmp(a, "--test-noise") == 0) {
+            const char *eq = strchr(v, '=');
+            if (!eq || eq == v || tc.count == EUAR_RESULT_MAX_CONDITIONS) {
+                fprintf(stderr, "euar: error: invalid --test-noise '%s': expected LABEL=SPEC, "
+                                "for example sp5=saltpepper:eps=5@rgb (at most %d)\n", v,
+                        EUAR_RESULT_MAX_CONDITIONS);
+                return 1;
+            }
+            char *label = xstrdup(v);
+            label[eq - v] = '\0';
+            NoiseSpec check;
+            if (noise_parse(eq + 1, &check) != 0) {
+                fprintf(stderr, "euar: error: --test-noise %s: %s\n", label, err_get());
+                free(label);
+                return 1;
+            }
+            for (int c = 0; c < tc.count; c++)
+                if (strcmp(tc.label[c], label) == 0) {
+                    fprintf(stderr, "euar: error: --test-noise label '%s' given twice; use "
+                                    "distinct labels\n", label);
+                    free(label);
+                    return 1;
+                }
+            tc.label[tc.count] = label;
+            tc.spec[tc.count] = eq + 1;
+            tc.count++;
+            i++;
         } else if (strcmp(a, "--meta") == 0) {
             const char *eq = strchr(v, '=');
             if (!eq || eq == v || info.meta_count == EUAR_RESULT_MAX_META) {
@@ -128,6 +205,20 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "euar: error: %s\n", err_get());
         return 1;
     }
+    for (int c = 0; c < tc.count; c++) {
+        NoiseSpec spec;
+        noise_parse(tc.spec[c], &spec);
+        if (noise_check_dataset(&spec, &prep.ds) != 0) {
+            fprintf(stderr, "euar: error: --test-noise %s: %s: %s\n", tc.label[c], data_path,
+                    err_get());
+            prepared_data_free(&prep);
+            return 1;
+        }
+    }
+    tc.data_path = data_path;
+    tc.noise_seed = noise_seed;
+    tc.nonfinite = nonfinite;
+    tc.quiet = quiet;
     backend_cpu_set_threads(set.threads);
 
     if (!quiet) {
@@ -143,7 +234,8 @@ int cmd_train(int argc, char **argv) {
     }
 
     TrainResult result;
-    if (train_run(model, &set, &prep.data, backend_cpu(), quiet ? NULL : stdout, &result) != 0) {
+    if (train_run_hooked(model, &set, &prep.data, backend_cpu(), quiet ? NULL : stdout, &result,
+                         tc.count ? evaluate_conditions : NULL, &tc) != 0) {
         fprintf(stderr, "euar: error: %s\n", err_get());
         prepared_data_free(&prep);
         return 1;
@@ -161,6 +253,21 @@ int cmd_train(int argc, char **argv) {
         info.modality_names[m] = prep.ds.mod[m].name;
     info.data_checksum = prep.checksum;
     info.backend = "cpu";
+
+    if (tc.failed) {
+        train_result_free(&result);
+        prepared_data_free(&prep);
+        return 1;
+    }
+    if (result.selected_epoch > 0) {
+        info.condition_count = tc.count;
+        for (int c = 0; c < tc.count; c++) {
+            info.condition_label[c] = tc.label[c];
+            info.condition_noise[c] = tc.canonical[c];
+        }
+        info.condition_metrics = tc.metrics;
+        info.condition_routing = tc.routing;
+    }
 
     int status = 0;
     if (result.failed) {
@@ -184,5 +291,7 @@ int cmd_train(int argc, char **argv) {
     prepared_data_free(&prep);
     for (int i = 0; i < info.meta_count; i++)
         free((char *)info.meta_key[i]);
+    for (int c = 0; c < tc.count; c++)
+        free((char *)tc.label[c]);
     return status;
 }

@@ -34,6 +34,30 @@ static int is_integer_text(const char *s) {
     return 1;
 }
 
+/* Routing over a test split: load is the share of the k selections each expert received,
+ * and sigma2 the mean of mean_d sigma^2 over them. */
+static cJSON *routing_object(const ResultInfo *info, const TrainResult *r,
+                             const RoutingStats *rs) {
+    cJSON *routing = cJSON_CreateObject();
+    if (!r->has_experts || rs->samples <= 0)
+        return routing;
+    for (int m = 0; m < info->num_modalities; m++) {
+        cJSON *o = cJSON_AddObjectToObject(routing, info->modality_names[m]);
+        cJSON *load = cJSON_AddArrayToObject(o, "load");
+        cJSON *sigma2 = cJSON_AddArrayToObject(o, "sigma2");
+        for (int j = 0; j < r->experts; j++) {
+            double count = rs->load[m][j];
+            cJSON_AddItemToArray(load, cJSON_CreateNumber(count / (rs->samples * r->top_k)));
+            /* MLP experts have no variance: their sums stay 0 and are written as null. */
+            if (count == 0 || rs->sigma2[m][j] == 0.0)
+                cJSON_AddItemToArray(sigma2, cJSON_CreateNull());
+            else
+                cJSON_AddItemToArray(sigma2, cJSON_CreateNumber(rs->sigma2[m][j] / count));
+        }
+    }
+    return routing;
+}
+
 int result_write(const char *path, const ResultInfo *info, const Settings *s,
                  const TrainResult *r) {
     cJSON *root = cJSON_CreateObject();
@@ -110,26 +134,18 @@ int result_write(const char *path, const ResultInfo *info, const Settings *s,
         cJSON_AddItemToArray(curve, o);
     }
 
-    /* Routing over the test split at the selected epoch. load is the share of the k
-     * selections each expert received, and sigma2 the mean of mean_d sigma^2 over them. */
-    cJSON *routing = cJSON_AddObjectToObject(root, "routing");
-    if (r->has_experts && r->selected_epoch > 0 && r->routing.samples > 0) {
-        for (int m = 0; m < info->num_modalities; m++) {
-            cJSON *o = cJSON_AddObjectToObject(routing, info->modality_names[m]);
-            cJSON *load = cJSON_AddArrayToObject(o, "load");
-            cJSON *sigma2 = cJSON_AddArrayToObject(o, "sigma2");
-            for (int j = 0; j < r->experts; j++) {
-                double count = r->routing.load[m][j];
-                cJSON_AddItemToArray(load, cJSON_CreateNumber(
-                                               count / (r->routing.samples * r->top_k)));
-                /* MLP experts have no variance: their sums stay 0 and are written as null. */
-                if (count == 0 || r->routing.sigma2[m][j] == 0.0)
-                    cJSON_AddItemToArray(sigma2, cJSON_CreateNull());
-                else
-                    cJSON_AddItemToArray(sigma2,
-                                         cJSON_CreateNumber(r->routing.sigma2[m][j] / count));
-            }
-        }
+    /* Routing over the test split at the selected epoch. */
+    cJSON_AddItemToObject(root, "routing",
+                          r->selected_epoch > 0 ? routing_object(info, r, &r->routing)
+                                                : cJSON_CreateObject());
+    cJSON *conditions = cJSON_AddArrayToObject(root, "conditions");
+    for (int c = 0; c < info->condition_count; c++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "label", info->condition_label[c]);
+        cJSON_AddStringToObject(o, "noise", info->condition_noise[c]);
+        cJSON_AddItemToObject(o, "metrics", metric_object(&info->condition_metrics[c]));
+        cJSON_AddItemToObject(o, "routing", routing_object(info, r, &info->condition_routing[c]));
+        cJSON_AddItemToArray(conditions, o);
     }
 
     cJSON_AddNumberToObject(root, "time_s", r->time_s);

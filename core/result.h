@@ -9,6 +9,7 @@
 #define EUAR_RESULT_FORMAT "euar-bench-result"
 #define EUAR_RESULT_VERSION 1
 #define EUAR_RESULT_MAX_META 16
+#define EUAR_RESULT_MAX_CONDITIONS 32
 
 /* What the run was, beyond its settings. Meta pairs come from `euar train --meta key=value`;
  * integer-valued keys condition_index and model_index are written as numbers. */
@@ -24,6 +25,12 @@ typedef struct {
     const char *modality_names[EUAR_MODEL_MAX_MODALITIES];
     uint64_t data_checksum;
     const char *backend;
+    /* Test-time conditions: the selected model evaluated on the corrupted test split. */
+    int condition_count;
+    const char *condition_label[EUAR_RESULT_MAX_CONDITIONS];
+    const char *condition_noise[EUAR_RESULT_MAX_CONDITIONS];
+    const MetricSet *condition_metrics;   /* [condition_count] */
+    const RoutingStats *condition_routing; /* [condition_count] */
     int meta_count;
     const char *meta_key[EUAR_RESULT_MAX_META];
     const char *meta_value[EUAR_RESULT_MAX_META];

@@ -226,6 +226,12 @@ static int is_better(const Settings *s, double candidate, double best) {
 
 int train_run(const char *model_name, const Settings *s, const TrainData *data,
               const Backend *be, FILE *log, TrainResult *out) {
+    return train_run_hooked(model_name, s, data, be, log, out, NULL, NULL);
+}
+
+int train_run_hooked(const char *model_name, const Settings *s, const TrainData *data,
+                     const Backend *be, FILE *log, TrainResult *out, TrainFinishFn on_finish,
+                     void *ctx) {
     memset(out, 0, sizeof(*out));
     ModelShape shape = data->shape;
     /* Evaluation runs in batches of at least 64: predictions do not depend on batch-mates,
@@ -262,6 +268,7 @@ int train_run(const char *model_name, const Settings *s, const TrainData *data,
     int32_t *perm = xmalloc(sizeof(int32_t) * (size_t)n_train);
     int32_t *batch_idx = xmalloc(sizeof(int32_t) * (size_t)s->batch);
     out->curve = xcalloc((size_t)s->epochs, sizeof(EpochRecord));
+    float *best_params = on_finish ? xmalloc(sizeof(float) * m->params.total) : NULL;
 
     const char *headline = train_headline_metric(s, m->shape.output);
     RngStream shuffle = rng_stream(s->seed, EUAR_RNG_SHUFFLE);
@@ -355,6 +362,8 @@ int train_run(const char *model_name, const Settings *s, const TrainData *data,
                 out->valid = valid;
                 out->test = test;
                 out->routing = m->stats;
+                if (best_params)
+                    be->download(best_params, m->params.value, sizeof(float) * m->params.total);
             }
         }
         rec->ms = 1e3 * (time_now() - t0);
@@ -371,6 +380,11 @@ int train_run(const char *model_name, const Settings *s, const TrainData *data,
     }
     out->time_s = time_now() - t_start;
     out->samples_per_s = out->epochs_run ? (double)n_train * out->epochs_run / out->time_s : 0;
+    if (best_params && out->selected_epoch > 0) {
+        be->upload(m->params.value, best_params, sizeof(float) * m->params.total);
+        on_finish(ctx, m);
+    }
+    free(best_params);
 
     free(subset);
     free(pred);

@@ -64,6 +64,17 @@ typedef struct {
 int train_run(const char *model_name, const Settings *s, const TrainData *data,
               const Backend *be, FILE *log, TrainResult *out);
 
+/* Called once after training, with the model's parameters set back to those of the selected
+ * epoch, for evaluations beyond the test split (test-time noise). Not called when no epoch
+ * was selected. */
+typedef void (*TrainFinishFn)(void *ctx, Model *m);
+
+/* train_run with a hook: keeps a host copy of the selected epoch's parameters (one more
+ * parameter-sized allocation) and calls on_finish with them restored. */
+int train_run_hooked(const char *model_name, const Settings *s, const TrainData *data,
+                     const Backend *be, FILE *log, TrainResult *out, TrainFinishFn on_finish,
+                     void *ctx);
+
 void train_result_free(TrainResult *r);
 
 /* Name of the metric that `select=valid-metric` and the epoch log use: mib_acc2 or

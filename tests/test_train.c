@@ -206,6 +206,45 @@ static void divergence_is_recorded(void **state) {
     toy_free(&t);
 }
 
+typedef struct {
+    const SplitData *test;
+    MetricSet metrics;
+    int calls;
+} HookState;
+
+static void evaluate_in_hook(void *ctx, Model *m) {
+    HookState *hs = ctx;
+    hs->calls++;
+    train_evaluate(m, hs->test, &hs->metrics, NULL);
+}
+
+/* The hook sees the parameters of the selected epoch: evaluating the clean test split there
+ * reproduces the test metrics recorded at that epoch, even when later epochs were worse. */
+static void hook_sees_selected_epoch(void **state) {
+    ToyData t;
+    toy_make(&t, 0);
+    Settings s;
+    small_settings(&s);
+    /* 24 training samples and many epochs overfit, so a late epoch is worse than the best. */
+    s.epochs = 40;
+    s.max_train = 24;
+    s.lr = 1e-2f;
+    HookState hs = {&t.data.test, {0}, 0};
+    TrainResult r;
+    assert_int_equal(train_run_hooked("euar", &s, &t.data, backend_cpu(), NULL, &r,
+                                      evaluate_in_hook, &hs),
+                     0);
+    assert_int_equal(hs.calls, 1);
+    print_message("selected epoch %d of %d\n", r.selected_epoch, r.epochs_run);
+    assert_true(r.selected_epoch < r.epochs_run);
+    assert_int_equal(hs.metrics.count, r.test.count);
+    for (int i = 0; i < r.test.count; i++)
+        assert_true(hs.metrics.values[i] == r.test.values[i]);
+    assert_true(hs.metrics.loss == r.test.loss);
+    train_result_free(&r);
+    toy_free(&t);
+}
+
 static void unknown_model_rejected(void **state) {
     ToyData t;
     toy_make(&t, 0);
@@ -228,6 +267,7 @@ int main(void) {
         cmocka_unit_test(classification_learns),
         cmocka_unit_test(same_seed_same_result),
         cmocka_unit_test(divergence_is_recorded),
+        cmocka_unit_test(hook_sees_selected_epoch),
         cmocka_unit_test(unknown_model_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
