@@ -99,11 +99,15 @@ clean:
 	rm -rf $(BUILD) bin
 
 help:
-	@echo "make              build bin/euar"
-	@echo "make deps         install missing Debian packages (as root)"
-	@echo "make test         unit tests, gradient checks and a quick suite end to end"
-	@echo "make suite-missing  train every model on every missing-modality subset, print Table 2"
-	@echo "make bench        time one EUAR epoch against a PyTorch reference"
-	@echo "make clean        remove build/ and bin/"
+	@echo "make                      build bin/euar"
+	@echo "make deps                 install missing Debian packages (as root)"
+	@echo "make data                 generate the embedded datasets under data/"
+	@echo "make test                 test-unit, then test-e2e"
+	@echo "make test-unit            unit tests and gradient checks"
+	@echo "make test-e2e             the quick missing suite end to end, with bad input"
+	@echo "make suite-missing        every model on every missing-modality subset (Table 2)"
+	@echo "make suite-missing-quick  the same in miniature (1 seed, 2 epochs)"
+	@echo "make bench                EUAR epochs against a PyTorch reference"
+	@echo "make clean                remove build/ and bin/"
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,6 +1,9 @@
 /* euar train: one training run (a suite cell) from an HDF5 dataset, written as a result. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +24,6 @@ typedef struct {
     MetricSet metrics[EUAR_RESULT_MAX_CONDITIONS];
     RoutingStats routing[EUAR_RESULT_MAX_CONDITIONS];
     int failed;
-    int quiet;
 } TestConditions;
 
 /* Loads the data again with each test-time spec and evaluates the selected model on its
@@ -42,14 +44,38 @@ static void evaluate_conditions(void *ctx, Model *m) {
         m->stats.enabled = 0;
         m->stats.samples = prep.data.test.n;
         tc->routing[c] = m->stats;
-        if (!tc->quiet) {
-            printf("test condition %s (%s):", tc->label[c], tc->canonical[c]);
-            for (int i = 0; i < tc->metrics[c].count && i < 4; i++)
-                printf(" %s %.4f", tc->metrics[c].names[i], tc->metrics[c].values[i]);
-            printf("\n");
-        }
+        printf("test condition %s (%s):", tc->label[c], tc->canonical[c]);
+        for (int i = 0; i < tc->metrics[c].count && i < 4; i++)
+            printf(" %s %.4f", tc->metrics[c].names[i], tc->metrics[c].values[i]);
+        printf("\n");
         prepared_data_free(&prep);
     }
+}
+
+/* Checks before training that the result can be written: the folder of `path` exists and
+ * is writable, and `path` itself is not a folder. Returns 0 or -1 with err_set(). */
+static int check_out_path(const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return err_set("--out %s is a folder; give a file name such as %s/result.json", path,
+                       path);
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    if (stat(dir, &st) != 0)
+        return err_set("--out %s: folder %s does not exist (%s); create it first", path, dir,
+                       strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return err_set("--out %s: %s is not a folder", path, dir);
+    if (access(dir, W_OK) != 0)
+        return err_set("--out %s: folder %s is not writable (%s)", path, dir, strerror(errno));
+    return 0;
 }
 
 static void train_usage(FILE *f) {
@@ -69,7 +95,7 @@ static void train_usage(FILE *f) {
             "  --out FILE         result JSON (default: print the summary only)\n"
             "  --meta KEY=VALUE   label copied into the result's cell object, repeatable\n"
             "  --nonfinite zero   replace NaN and Inf features by 0 instead of rejecting them\n"
-            "  --quiet            no per-epoch lines\n"
+            "  --quiet            no settings table and no per-epoch lines\n"
             "  --settings         print every setting with its default and exit\n\n"
             "Exit status: 0 finished, 1 bad input (no result written), 3 diverged (result "
             "written with status failed).\n",
@@ -194,6 +220,10 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "euar: error: --data and --model are required; see euar train --help\n");
         return 1;
     }
+    if (out_path && check_out_path(out_path) != 0) {
+        fprintf(stderr, "euar: error: %s\n", err_get());
+        return 1;
+    }
     if (!model_exists(model)) {
         fprintf(stderr, "euar: error: unknown model '%s'; valid models are: %s\n", model,
                 model_names());
@@ -218,15 +248,14 @@ int cmd_train(int argc, char **argv) {
     tc.data_path = data_path;
     tc.noise_seed = noise_seed;
     tc.nonfinite = nonfinite;
-    tc.quiet = quiet;
     backend_cpu_set_threads(set.threads);
 
     if (!quiet) {
         char buf[4096];
         settings_format(&set, buf, sizeof(buf));
-        printf("euar train: model %s, data %s (%s), noise '%s' (seed %" PRIu64 "), backend cpu\n"
+        printf("euar train: model %s, data %s (%s), noise %s (seed %" PRIu64 "), backend cpu\n"
                "samples: train %d, valid %d, test %d\nsettings:\n",
-               model, data_path, prep.ds.name, noise, noise_seed, prep.data.train.n,
+               model, data_path, prep.ds.name, noise[0] ? noise : "none", noise_seed, prep.data.train.n,
                prep.data.valid.n, prep.data.test.n);
         for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
             printf("  %s\n", line);
@@ -274,8 +303,8 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "euar: warning: run diverged at epoch %d: %s\n", result.fail_epoch,
                 result.fail_reason);
         status = 3;
-    } else if (!quiet) {
-        printf("selected epoch %d (%s):", result.selected_epoch,
+    } else {
+        printf("test split at the selected epoch %d (selected on %s):", result.selected_epoch,
                set.select == EUAR_SELECT_VALID_LOSS    ? "valid loss"
                : set.select == EUAR_SELECT_VALID_METRIC ? "valid metric"
                                                         : "test acc2");

@@ -95,10 +95,10 @@ static hid_t open_array(Reader *r, const char *h5path, Dtype dtype, int rank, co
         describe_type(t, found, sizeof(found));
         H5Tclose(t);
         H5Dclose(d);
-        err_set("%s: %s: dtype is %s, expected %s; convert the array (in numpy: "
-                ".astype('%s')) and write the file again",
+        err_set("%s: %s: dtype is %s, expected %s; convert the array (with h5py: "
+                ".astype(%s)) and write the file again",
                 r->path, h5path, found, dtype_name(dtype),
-                dtype == DTYPE_STRING ? "str" : dtype_name(dtype));
+                dtype == DTYPE_STRING ? "h5py.string_dtype()" : dtype_name(dtype));
         return -1;
     }
     H5Tclose(t);
@@ -481,8 +481,8 @@ static int stream_features(Reader *r, Dataset *ds, int k, hid_t d) {
         return -1;
     if (bad_total > 0 && r->opt->nonfinite == EUAR_NONFINITE_REJECT)
         return err_set("%s: %s: %zu non-finite values (NaN or Inf), the first in sample '%s'; "
-                       "clean the features or load with the non-finite policy 'zero' "
-                       "(euar data inspect --nonfinite zero)",
+                       "clean the features, or pass --nonfinite zero (euar train, euar data "
+                       "inspect) to read them as 0",
                        r->path, path, bad_total, ds->ids[first_bad]);
     if (bad_total > 0)
         LOG_WARN("%s: %s: replaced %zu non-finite values (NaN or Inf) with 0, the first in "

@@ -96,6 +96,12 @@ check "unknown modality in noise spec exits 1" test $? -eq 1
 check "unknown modality is named" grep -q "smell" "$work/bad4.err"
 check "no result for bad input" test ! -e "$work/bad2.json" -a ! -e "$work/bad3.json" \
     -a ! -e "$work/bad4.json"
+start=$(date +%s)
+"$EUAR" train --data data/synth-mosi.h5 --model euar --out "$work/no-such-folder/r.json" \
+    2>"$work/bad6.err"
+check "result folder that does not exist exits 1" test $? -eq 1
+check "result folder is checked before training" test $(($(date +%s) - start)) -lt 5
+check "result folder error names the folder" grep -q "no-such-folder" "$work/bad6.err"
 printf '{"name": "x", "models": [' >"$work/bad.json"
 "$EUAR" suite "$work/bad.json" --results "$work/bad-results" 2>"$work/bad5.err"
 check "invalid suite file exits 1" test $? -eq 1
