@@ -14,9 +14,11 @@
 static void usage_data(FILE *f) {
     fprintf(f, "usage: euar data <action> [options]\n\n"
                "actions:\n"
-               "  synth mosi|mosei --out FILE [--seed N]\n"
-               "        generate synth-mosi (2199 samples, 338 MB of text features) or\n"
-               "        synth-mosei (22856 samples, 3.5 GB)\n"
+               "  synth mosi|mosei|nyud|mvsa --out FILE [--seed N]\n"
+               "        generate synth-mosi (2199 samples, 338 MB of text features),\n"
+               "        synth-mosei (22856 samples, 3.5 GB), synth-nyud (1449 rgb and depth\n"
+               "        images, 10 scene classes) or synth-mvsa (2592 images with texts,\n"
+               "        3 sentiment classes)\n"
                "  fmnist-2view [--idx DIR] --out FILE [--seed N]\n"
                "        build the two-view Fashion-MNIST set from its gzipped IDX files\n"
                "  inspect FILE [--nonfinite reject|zero]\n"
@@ -25,11 +27,16 @@ static void usage_data(FILE *f) {
 }
 
 static void usage_synth(FILE *f) {
-    fprintf(f, "usage: euar data synth mosi|mosei --out FILE [--seed N]\n\n"
-               "Writes a synthetic regression dataset shaped like CMU-MOSI or CMU-MOSEI features\n"
-               "(text 50x768, audio 50x74, vision 50x47 for MOSI and 50x35 for MOSEI; standard\n"
-               "split sizes) whose labels depend on a latent sentiment with a per-sample\n"
-               "quality per modality. The same seed gives the same file.\n\n"
+    fprintf(f, "usage: euar data synth mosi|mosei|nyud|mvsa --out FILE [--seed N]\n\n"
+               "mosi, mosei: a synthetic regression dataset shaped like CMU-MOSI or CMU-MOSEI\n"
+               "features (text 50x768, audio 50x74, vision 50x47 for MOSI and 50x35 for MOSEI;\n"
+               "standard split sizes) whose labels depend on a latent sentiment with a\n"
+               "per-sample quality per modality.\n"
+               "nyud: 10 scene classes like NYU Depth V2, 'rgb' (3x32x32) and 'depth' (1x32x32)\n"
+               "images; 636 train, 159 valid, 654 test.\n"
+               "mvsa: 3 sentiment classes like MVSA-Single, 'image' (3x32x32) and 'text'\n"
+               "(tokens, up to 30 of a 1000-word vocabulary); 1555 train, 518 valid, 519 test.\n"
+               "The same seed gives the same file.\n\n"
                "  --out FILE   output HDF5 file (written atomically)\n"
                "  --seed N     random seed, an unsigned integer (default 1)\n");
 }
@@ -122,15 +129,21 @@ static int cmd_data_synth(int argc, char **argv) {
         return 1;
     }
     const char *variant = argv[1];
-    if (strcmp(variant, "mosi") != 0 && strcmp(variant, "mosei") != 0) {
-        err_set("unknown synthetic variant '%s'; use 'mosi' or 'mosei'", variant);
+    int is_sentiment = strcmp(variant, "mosi") == 0 || strcmp(variant, "mosei") == 0;
+    int is_nyud = strcmp(variant, "nyud") == 0, is_mvsa = strcmp(variant, "mvsa") == 0;
+    if (!is_sentiment && !is_nyud && !is_mvsa) {
+        err_set("unknown synthetic variant '%s'; use 'mosi', 'mosei', 'nyud' or 'mvsa'",
+                variant);
         return fail();
     }
     GenOptions o;
     if (parse_gen_options(argc, argv, 2, 0, &o) != 0)
         return fail();
     double start = time_now();
-    if (synth_sentiment_write(o.out, variant, o.seed) != 0)
+    int rc = is_nyud   ? synth_nyud_write(o.out, o.seed)
+             : is_mvsa ? synth_mvsa_write(o.out, o.seed)
+                       : synth_sentiment_write(o.out, variant, o.seed);
+    if (rc != 0)
         return fail();
     printf("wrote synth-%s to %s: %.1f MB in %.1f s (seed %llu)\n", variant, o.out,
            file_megabytes(o.out), time_now() - start, (unsigned long long)o.seed);

@@ -20,7 +20,7 @@ typedef struct {
     int count;
     const char *label[EUAR_RESULT_MAX_CONDITIONS];
     const char *spec[EUAR_RESULT_MAX_CONDITIONS];
-    char canonical[EUAR_RESULT_MAX_CONDITIONS][256];
+    char canonical[EUAR_RESULT_MAX_CONDITIONS][EUAR_NOISE_TEXT_LEN];
     MetricSet metrics[EUAR_RESULT_MAX_CONDITIONS];
     RoutingStats routing[EUAR_RESULT_MAX_CONDITIONS];
     int failed;
@@ -255,7 +255,8 @@ int cmd_train(int argc, char **argv) {
         settings_format(&set, buf, sizeof(buf));
         printf("euar train: model %s, data %s (%s), noise %s (seed %" PRIu64 "), backend cpu\n"
                "samples: train %d, valid %d, test %d\nsettings:\n",
-               model, data_path, prep.ds.name, noise[0] ? noise : "none", noise_seed, prep.data.train.n,
+               model, data_path, prep.ds.name, noise[0] ? noise : "none", noise_seed,
+               prep.data.train.n,
                prep.data.valid.n, prep.data.test.n);
         for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
             printf("  %s\n", line);
@@ -273,7 +274,11 @@ int cmd_train(int argc, char **argv) {
     info.model = model;
     info.data_path = data_path;
     info.dataset_name = prep.ds.name;
-    info.noise = noise;
+    /* The canonical text of the spec as applied: every option, default scales resolved. */
+    static char applied_noise[EUAR_NOISE_TEXT_LEN];
+    if (prep.noise.count > 0)
+        noise_describe(&prep.noise, applied_noise, sizeof(applied_noise));
+    info.noise = applied_noise;
     info.noise_seed = noise_seed;
     info.regression = prep.ds.task == EUAR_TASK_REGRESSION;
     info.num_classes = prep.ds.num_classes;

@@ -71,20 +71,61 @@ static int fill_split(PreparedData *p, SplitData *out, SplitId sid) {
     return 0;
 }
 
+/* First pass for Gaussian noise: reads the file once for the dataset's name (which sets the
+ * default image scale) and the per-dimension std of its training features, which the noise
+ * on features scales by. Fills ctx->feature_std with arrays owned by `p`. */
+static int gaussian_first_pass(PreparedData *p, const char *path, NonFinitePolicy nonfinite,
+                               NoiseContext *ctx) {
+    NoiseFeatureStats stats;
+    memset(&stats, 0, sizeof(stats));
+    DatasetLoadOptions opt = {0};
+    opt.nonfinite = nonfinite;
+    opt.pool_features = 1;
+    opt.on_chunk = noise_stats_chunk;
+    opt.ctx = &stats;
+    Dataset ds;
+    if (dataset_load_h5(path, &opt, &ds) != 0) {
+        noise_stats_free(&stats);
+        return -1;
+    }
+    int rc = noise_check_dataset(&p->noise, &ds);
+    if (rc == 0)
+        rc = noise_resolve_scales(&p->noise, &ds);
+    for (int m = 0; rc == 0 && m < ds.num_modalities; m++) {
+        if (!noise_needs_feature_std(&p->noise, &ds, m))
+            continue;
+        float *std = keep(p, xmalloc(sizeof(float) * (size_t)ds.mod[m].d));
+        rc = noise_stats_std(&stats, &ds, m, std);
+        ctx->feature_std[m] = std;
+    }
+    noise_stats_free(&stats);
+    dataset_free(&ds);
+    return rc == 0 ? 0 : err_prefix("%s", path);
+}
+
 int prepare_data(PreparedData *p, const char *path, const char *noise, uint64_t noise_seed,
                  NonFinitePolicy nonfinite) {
     memset(p, 0, sizeof(*p));
     p->checksum = EUAR_FNV_OFFSET;
     if (noise_parse(noise, &p->noise) != 0)
         return err_prefix("noise spec");
-    NoiseContext ctx = {&p->noise, noise_seed};
+    NoiseContext ctx = {.spec = &p->noise, .seed = noise_seed};
+    int gaussian = 0;
+    for (int t = 0; t < p->noise.count; t++)
+        gaussian |= p->noise.term[t].type == EUAR_NOISE_GAUSSIAN && p->noise.term[t].eps > 0;
+    if (gaussian && gaussian_first_pass(p, path, nonfinite, &ctx) != 0) {
+        prepared_data_free(p);
+        return -1;
+    }
     DatasetLoadOptions opt = {0};
     opt.nonfinite = nonfinite;
     opt.pool_features = 1;
     opt.on_chunk = noise_apply_chunk;
     opt.ctx = &ctx;
-    if (dataset_load_h5(path, &opt, &p->ds) != 0)
+    if (dataset_load_h5(path, &opt, &p->ds) != 0) {
+        prepared_data_free(p);
         return -1;
+    }
     if (noise_check_dataset(&p->noise, &p->ds) != 0) {
         dataset_free(&p->ds);
         return err_prefix("%s", path);

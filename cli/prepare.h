@@ -9,9 +9,9 @@
 
 typedef struct {
     Dataset ds;      /* pooled: features modalities are [N, 1, D] */
-    NoiseSpec noise;
+    NoiseSpec noise; /* with default scales resolved, as applied */
     TrainData data;  /* points into `owned` */
-    void *owned[3 * (2 * EUAR_MODEL_MAX_MODALITIES + 1)];
+    void *owned[3 * (2 * EUAR_MODEL_MAX_MODALITIES + 1) + EUAR_MODEL_MAX_MODALITIES];
     int owned_count;
     uint64_t checksum; /* FNV-1a over every split's inputs and labels, after noise */
 } PreparedData;

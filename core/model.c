@@ -9,11 +9,12 @@
 
 /* Model kinds, defined in core/models/. A new model adds its file there and one line here. */
 extern const ModelKind model_euar, model_euar_no_kl, model_euar_no_u, model_euar_no_kl_no_u,
-    model_mlp_moe, model_concat, model_late;
+    model_mlp_moe, model_concat, model_late, model_tmc, model_qmf;
 
 static const ModelKind *const kinds[] = {
     &model_euar,   &model_concat,     &model_late,       &model_mlp_moe,
     &model_euar_no_kl, &model_euar_no_u, &model_euar_no_kl_no_u,
+    &model_tmc,        &model_qmf,
 };
 
 const ModelKind *model_kind_find(const char *name) {

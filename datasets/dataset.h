@@ -94,4 +94,22 @@ int fmnist_2view_write(const char *path, const char *idx_folder, uint64_t seed);
 int synth_sentiment_write_sized(const char *path, const char *variant, uint64_t seed,
                                 const int split_sizes[EUAR_SPLIT_COUNT]);
 
+/* Writes synth-nyud: 10 scene classes named like the NYU Depth V2 scene classes, modalities
+ * "rgb" (3x32x32) and "depth" (1x32x32), 636 train, 159 valid and 654 test samples. Returns
+ * 0 or -1 with err_set(). */
+int synth_nyud_write(const char *path, uint64_t seed);
+
+/* Writes synth-nyud with split_sizes[s] samples in split s (train, valid, test). */
+int synth_nyud_write_sized(const char *path, uint64_t seed,
+                           const int split_sizes[EUAR_SPLIT_COUNT]);
+
+/* Writes synth-mvsa: classes positive, neutral and negative, modalities "image" (3x32x32) and
+ * "text" (tokens, T 30, vocabulary 1000), 1555 train, 518 valid and 519 test samples.
+ * Returns 0 or -1 with err_set(). */
+int synth_mvsa_write(const char *path, uint64_t seed);
+
+/* Writes synth-mvsa with split_sizes[s] samples in split s (train, valid, test). */
+int synth_mvsa_write_sized(const char *path, uint64_t seed,
+                           const int split_sizes[EUAR_SPLIT_COUNT]);
+
 #endif

@@ -14,11 +14,12 @@
 
 static const char *const type_names[] = {"missing", "gaussian", "saltpepper", "blank"};
 static const char *const phase_names[] = {"train", "test", "both"};
+static const char *const range_names[] = {"clip", "wrap", "cliphigh"};
 
 /* Keys each type accepts, comma-separated, in canonical order. */
 static const char *const type_keys[] = {
     "keep,phase",
-    "eps,p,scale,range,phase",
+    "eps,p,scale,range,field,phase",
     "eps,p,convention,phase",
     "ratio,p,phase",
 };
@@ -147,8 +148,20 @@ static int set_key(TermParser *tp, const char *key, const char *value) {
             t->range = EUAR_RANGE_CLIP;
         else if (strcmp(value, "wrap") == 0)
             t->range = EUAR_RANGE_WRAP;
+        else if (strcmp(value, "cliphigh") == 0)
+            t->range = EUAR_RANGE_CLIP_HIGH;
         else
-            return term_error(tp, "invalid range '%s'; expected clip or wrap", value);
+            return term_error(tp, "invalid range '%s'; expected clip, wrap or cliphigh", value);
+        return 0;
+    }
+    if (strcmp(key, "field") == 0) {
+        if (strcmp(value, "fresh") == 0)
+            t->field = EUAR_FIELD_FRESH;
+        else if (strcmp(value, "fixed") == 0)
+            t->field = EUAR_FIELD_FIXED;
+        else
+            return term_error(tp, "invalid field '%s'; expected fresh (one field per sample) "
+                              "or fixed (one field for all samples)", value);
         return 0;
     }
     if (strcmp(key, "convention") == 0) {
@@ -364,8 +377,9 @@ static int describe_term(const NoiseTerm *t, char *buf, size_t cap) {
         if (t->scale > 0 && (size_t)n < cap)
             n += snprintf(buf + n, cap - (size_t)n, ",scale=%s", scale);
         if ((size_t)n < cap)
-            n += snprintf(buf + n, cap - (size_t)n, ",range=%s,phase=%s",
-                          t->range == EUAR_RANGE_WRAP ? "wrap" : "clip", phase);
+            n += snprintf(buf + n, cap - (size_t)n, ",range=%s,field=%s,phase=%s",
+                          range_names[t->range],
+                          t->field == EUAR_FIELD_FIXED ? "fixed" : "fresh", phase);
         break;
     case EUAR_NOISE_SALTPEPPER:
         n = snprintf(buf, cap, "saltpepper:eps=%s,p=%s,convention=%d,phase=%s", eps, p,
@@ -408,8 +422,7 @@ int noise_phase_covers(NoisePhase phase, SplitId split) {
     return 0;
 }
 
-/* Returns 1 when a term of `type` can act on a modality of `kind`. */
-static int type_fits_kind(NoiseType type, ModalityKind kind) {
+int noise_type_fits_kind(NoiseType type, ModalityKind kind) {
     switch (type) {
     case EUAR_NOISE_MISSING:
         return 1;
@@ -478,15 +491,21 @@ int noise_check_names(const NoiseSpec *spec, const char *const *names, const Mod
             if (m < 0)
                 return err_set("noise spec '%s': %s@%s names a modality the dataset does not "
                                "have; its modalities are %s", text, type, t->modality, listed);
-            if (!type_fits_kind(t->type, kinds[m]))
+            if (!noise_type_fits_kind(t->type, kinds[m]))
                 return err_set("noise spec '%s': %s noise applies to %s modalities, but '%s' "
                                "is %s; the dataset's modalities are %s", text, type,
                                kinds_of_type(t->type), t->modality, kind_text(kinds[m]),
                                listed);
+            if (t->type == EUAR_NOISE_GAUSSIAN && kinds[m] == EUAR_KIND_FEATURES &&
+                (t->scale > 0 || t->range != EUAR_RANGE_CLIP))
+                return err_set("noise spec '%s': scale= and range= of gaussian noise apply to "
+                               "image modalities only, but '%s' is features, where eps scales "
+                               "the training standard deviation of each dimension; drop them",
+                               text, t->modality);
         } else {
             int fits = 0;
             for (int m = 0; m < count; m++)
-                fits += type_fits_kind(t->type, kinds[m]);
+                fits += noise_type_fits_kind(t->type, kinds[m]);
             if (!fits)
                 return err_set("noise spec '%s': %s noise applies to %s modalities and the "
                                "dataset has none; its modalities are %s", text, type,
@@ -504,5 +523,76 @@ int noise_check_dataset(const NoiseSpec *spec, const Dataset *ds) {
         names[i] = ds->mod[i].name;
         kinds[i] = ds->mod[i].kind;
     }
-    return noise_check_names(spec, names, kinds, count);
+    if (noise_check_names(spec, names, kinds, count) != 0)
+        return -1;
+    /* A copy, so that a missing default scale is reported here and not only when applied. */
+    NoiseSpec resolved = *spec;
+    return noise_resolve_scales(&resolved, ds);
+}
+
+int noise_term_targets(const NoiseTerm *t, const char *name, ModalityKind kind) {
+    if (t->type == EUAR_NOISE_MISSING)
+        return 1;
+    if (t->modality[0])
+        return strcmp(t->modality, name) == 0;
+    return noise_type_fits_kind(t->type, kind);
+}
+
+/* Default scales by dataset name prefix; see noise_default_image_scale(). */
+static const struct {
+    const char *prefix;
+    double scale;
+} default_scales[] = {
+    {"synth-mvsa", 10.0}, {"mvsa", 10.0}, {"synth-nyud", 1.0}, {"nyud", 1.0},
+    {"fmnist-2view", 10.0},
+};
+
+static int has_prefix_nocase(const char *text, const char *prefix) {
+    for (; *prefix; text++, prefix++) {
+        char c = *text;
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != *prefix)
+            return 0;
+    }
+    return 1;
+}
+
+double noise_default_image_scale(const char *dataset_name) {
+    for (size_t i = 0; i < EUAR_ARRAY_LEN(default_scales); i++)
+        if (has_prefix_nocase(dataset_name, default_scales[i].prefix))
+            return default_scales[i].scale;
+    return 0.0;
+}
+
+/* Returns the index of the first image modality of `ds` that gaussian term `t` reaches, or
+ * -1. */
+static int first_image_target(const NoiseTerm *t, const Dataset *ds) {
+    for (int m = 0; m < ds->num_modalities; m++)
+        if (ds->mod[m].kind == EUAR_KIND_IMAGE &&
+            noise_term_targets(t, ds->mod[m].name, ds->mod[m].kind))
+            return m;
+    return -1;
+}
+
+int noise_resolve_scales(NoiseSpec *spec, const Dataset *ds) {
+    for (int ti = 0; ti < spec->count; ti++) {
+        NoiseTerm *t = &spec->term[ti];
+        if (t->type != EUAR_NOISE_GAUSSIAN || t->scale > 0)
+            continue;
+        int m = first_image_target(t, ds);
+        if (m < 0)
+            continue;
+        double scale = noise_default_image_scale(ds->name);
+        if (scale <= 0) {
+            char text[EUAR_NOISE_TEXT_LEN];
+            noise_describe(spec, text, sizeof(text));
+            return err_set("noise spec '%s': gaussian noise on image modality '%s' needs "
+                           "scale=S, because dataset '%s' has no default scale (defaults: "
+                           "synth-mvsa and mvsa 10, synth-nyud and nyud 1, fmnist-2view 10)",
+                           text, ds->mod[m].name, ds->name);
+        }
+        t->scale = scale;
+    }
+    return 0;
 }

@@ -1,8 +1,11 @@
-/* Noise specs: parsing, canonical text, rejections, dataset checks and fixed missing. */
+/* Noise specs: parsing, canonical text, rejections, dataset checks, fixed missing, and the
+ * statistics of gaussian, salt-and-pepper and blank noise. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,10 +31,13 @@ static void parse_canonical_forms(void **state) {
         {"missing:keep=text,audio", "missing:keep=text,audio,phase=both"},
         {"missing:keep=image,phase=test", "missing:keep=image,phase=test"},
         {"missing:phase=train,keep=vision", "missing:keep=vision,phase=train"},
-        {"gaussian:eps=5@image", "gaussian:eps=5,p=0.5,range=clip,phase=test@image"},
+        {"gaussian:eps=5@image", "gaussian:eps=5,p=0.5,range=clip,field=fresh,phase=test@image"},
         {"gaussian:eps=1e+1,scale=1,wrap,phase=both",
-         "gaussian:eps=10,p=0.5,scale=1,range=wrap,phase=both"},
-        {"gaussian:eps=0.1,range=clip@image", "gaussian:eps=0.1,p=0.5,range=clip,phase=test@image"},
+         "gaussian:eps=10,p=0.5,scale=1,range=wrap,field=fresh,phase=both"},
+        {"gaussian:eps=0.1,range=clip@image",
+         "gaussian:eps=0.1,p=0.5,range=clip,field=fresh,phase=test@image"},
+        {"gaussian:field=fixed,range=cliphigh,eps=3,p=1@image",
+         "gaussian:eps=3,p=1,range=cliphigh,field=fixed,phase=test@image"},
         {"saltpepper:eps=10,p=0.5@image+blank:ratio=0.5@text",
          "saltpepper:eps=10,p=0.5,convention=10,phase=test@image"
          "+blank:ratio=0.5,p=0.5,phase=test@text"},
@@ -39,7 +45,8 @@ static void parse_canonical_forms(void **state) {
          "saltpepper:eps=3,p=0.5,convention=100,phase=train"},
         {"blank:ratio=0,p=1", "blank:ratio=0,p=1,phase=test"},
         {"missing:keep=text+gaussian:eps=2@audio",
-         "missing:keep=text,phase=both+gaussian:eps=2,p=0.5,range=clip,phase=test@audio"},
+         "missing:keep=text,phase=both+gaussian:eps=2,p=0.5,range=clip,field=fresh,"
+         "phase=test@audio"},
     };
     for (size_t i = 0; i < EUAR_ARRAY_LEN(cases); i++) {
         char got[EUAR_NOISE_TEXT_LEN];
@@ -113,6 +120,13 @@ static void parse_rejections(void **state) {
         {"+missing:keep=text", "empty term"},
         {"gaussian:eps=1,eps=2@image", "key 'eps' is given twice"},
         {"gaussian:eps=1,range=fold@image", "invalid range 'fold'"},
+        {"gaussian:eps=1,field=sometimes@image", "invalid field 'sometimes'"},
+        {"gaussian:eps=1,field=fixed,field=fresh@image", "key 'field' is given twice"},
+        {"saltpepper:eps=1,field=fixed@image", "unknown key 'field' for type saltpepper"},
+        {"blank:ratio=0.5,eps=1@text", "unknown key 'eps' for type blank"},
+        {"blank:ratio=2,p=1@text", "ratio outside [0, 1] in 'ratio=2'"},
+        {"saltpepper:eps=-3@image", "negative eps in 'eps=-3'"},
+        {"saltpepper:eps=1,scale=2@image", "unknown key 'scale' for type saltpepper"},
         {"saltpepper:eps=1,convention=1000@image", "invalid convention '1000'"},
         {"gaussian:eps=1,scale=0@image", "scale must be positive"},
         {"gaussian:eps=1@", "invalid modality '' after '@'"},
@@ -177,6 +191,8 @@ static void check_names_reject(void **state) {
         {"saltpepper:eps=1@audio", "applies to image modalities, but 'audio' is features"},
         {"blank:ratio=0.5@vision", "applies to tokens or features modalities"},
         {"gaussian:eps=1@text", "applies to image or features modalities, but 'text' is tokens"},
+        {"saltpepper:eps=1@text", "applies to image modalities, but 'text' is tokens"},
+        {"blank:ratio=0.1@depth", "blank@depth names a modality the dataset does not have"},
     };
     for (size_t i = 0; i < EUAR_ARRAY_LEN(cases); i++) {
         err_clear();
@@ -187,6 +203,21 @@ static void check_names_reject(void **state) {
         if (strstr(msg, "text (tokens), audio (features), vision (image)") == NULL)
             fail_msg("message for '%s' does not list the modalities: %s", cases[i].text, msg);
     }
+}
+
+static void check_names_image_keys(void **state) {
+    static const char *const specs[] = {"gaussian:eps=1,scale=2@audio",
+                                        "gaussian:eps=1,wrap@audio",
+                                        "gaussian:eps=1,range=cliphigh@audio"};
+    for (size_t i = 0; i < EUAR_ARRAY_LEN(specs); i++) {
+        err_clear();
+        assert_int_equal(check_spec(specs[i]), -1);
+        if (strstr(err_get(), "scale= and range= of gaussian noise apply to image") == NULL)
+            fail_msg("message for '%s': %s", specs[i], err_get());
+    }
+    /* Without '@' the same keys act on the image modalities only. */
+    assert_int_equal(check_spec("gaussian:eps=1,scale=2,wrap"), 0);
+    assert_int_equal(check_spec("gaussian:eps=1,field=fixed@audio"), 0);
 }
 
 static void check_names_no_fitting_kind(void **state) {
@@ -432,20 +463,27 @@ static void clean_spec_changes_nothing(void **state) {
     dataset_release(&orig);
 }
 
-static void unimplemented_type_fails(void **state) {
-    static const char *const specs[] = {"gaussian:eps=5@vision", "saltpepper:eps=5@vision",
-                                        "blank:ratio=0.5@text"};
-    static const char *const types[] = {"gaussian", "saltpepper", "blank"};
-    for (int i = 0; i < 3; i++) {
+static void apply_wrong_kind_fails(void **state) {
+    /* The reader applies noise before noise_check_dataset() runs, so the transform itself
+     * rejects a term whose "@modality" has the wrong kind. */
+    static const struct {
+        const char *spec, *part;
+    } cases[] = {
+        {"blank:ratio=0.5@vision", "blank noise cannot apply to modality 'vision' of kind image"},
+        {"saltpepper:eps=5@audio", "saltpepper noise cannot apply to modality 'audio'"},
+        {"gaussian:eps=5@text", "gaussian noise cannot apply to modality 'text' of kind tokens"},
+    };
+    for (size_t i = 0; i < EUAR_ARRAY_LEN(cases); i++) {
         Dataset ds;
         dataset_make(&ds);
         NoiseSpec spec;
-        assert_int_equal(noise_parse(specs[i], &spec), 0);
+        assert_int_equal(noise_parse(cases[i].spec, &spec), 0);
+        ds.split[0] = EUAR_SPLIT_TEST;
+        err_clear();
         assert_int_equal(apply_in_chunks(&spec, &ds), -1);
-        char expected[96];
-        snprintf(expected, sizeof(expected), "noise type '%s' is not implemented yet", types[i]);
-        if (strstr(err_get(), expected) == NULL)
-            fail_msg("message lacks \"%s\": %s", expected, err_get());
+        if (strstr(err_get(), cases[i].part) == NULL)
+            fail_msg("message for '%s' lacks \"%s\": %s", cases[i].spec, cases[i].part,
+                     err_get());
         dataset_release(&ds);
     }
 }
@@ -482,6 +520,766 @@ static void phase_coverage(void **state) {
         assert_true(noise_phase_covers(EUAR_PHASE_BOTH, (SplitId)s));
 }
 
+/* ---- statistics of gaussian, salt-and-pepper and blank noise ---- */
+
+/* Fails unless `hits` of `trials` lie within 5 standard deviations of the binomial mean
+ * trials * prob. With prob 0 or 1 the count must be exact. */
+static void expect_binomial(const char *what, long hits, long trials, double prob) {
+    double mean = (double)trials * prob;
+    double sd = sqrt((double)trials * prob * (1.0 - prob));
+    if (fabs((double)hits - mean) > 5.0 * sd + 1e-9)
+        fail_msg("%s: %ld of %ld, expected %.1f +- %.1f (5 sd)", what, hits, trials, mean,
+                 5.0 * sd);
+}
+
+/* A dataset of one modality and n samples, every sample in split test, ids "id0", "id1", ...
+ * Shape: image [a, b, c] as (C, H, W); features a steps of width b; tokens a steps. Values
+ * are zero and lengths full; the caller fills them. */
+static void single_make(Dataset *ds, const char *dataset_name, const char *modality,
+                        ModalityKind kind, int n, int a, int b, int c) {
+    memset(ds, 0, sizeof(*ds));
+    snprintf(ds->name, sizeof(ds->name), "%s", dataset_name);
+    ds->task = EUAR_TASK_REGRESSION;
+    ds->n = n;
+    ds->split = xmalloc((size_t)n);
+    memset(ds->split, EUAR_SPLIT_TEST, (size_t)n);
+    ds->ids = xcalloc((size_t)n, sizeof(char *));
+    ds->labels = xcalloc((size_t)n, sizeof(float));
+    for (int i = 0; i < n; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "id%d", i);
+        ds->ids[i] = xstrdup(id);
+    }
+    ds->num_modalities = 1;
+    Modality *m = &ds->mod[0];
+    snprintf(m->name, EUAR_NAME_LEN, "%s", modality);
+    m->kind = kind;
+    if (kind == EUAR_KIND_IMAGE) {
+        m->c = a;
+        m->h = b;
+        m->w = c;
+        m->pixels = xcalloc((size_t)n * (size_t)(a * b * c), 1);
+    } else {
+        m->t = a;
+        m->d = kind == EUAR_KIND_FEATURES ? b : 1;
+        if (kind == EUAR_KIND_FEATURES)
+            m->features = xcalloc((size_t)n * (size_t)(a * b), sizeof(float));
+        else {
+            m->vocab = 100;
+            m->tokens = xcalloc((size_t)n * (size_t)a, sizeof(int32_t));
+        }
+        m->lengths = xmalloc((size_t)n * sizeof(int32_t));
+        for (int i = 0; i < n; i++)
+            m->lengths[i] = a;
+    }
+    m->available = xmalloc((size_t)n);
+    memset(m->available, 1, (size_t)n);
+}
+
+/* Deep copy of the sample arrays of `src` (same metadata pointers are not shared). */
+static void dataset_copy(Dataset *dst, const Dataset *src) {
+    *dst = *src;
+    dst->split = xmalloc((size_t)src->n);
+    memcpy(dst->split, src->split, (size_t)src->n);
+    dst->labels = xcalloc((size_t)src->n, sizeof(float));
+    dst->ids = xcalloc((size_t)src->n, sizeof(char *));
+    for (int i = 0; i < src->n; i++)
+        dst->ids[i] = xstrdup(src->ids[i]);
+    for (int k = 0; k < src->num_modalities; k++) {
+        const Modality *s = &src->mod[k];
+        Modality *d = &dst->mod[k];
+        size_t bytes = (size_t)src->n * sample_bytes(s);
+        d->features = NULL;
+        d->pixels = NULL;
+        d->tokens = NULL;
+        if (s->features)
+            d->features = memcpy(xmalloc(bytes), s->features, bytes);
+        if (s->pixels)
+            d->pixels = memcpy(xmalloc(bytes), s->pixels, bytes);
+        if (s->tokens)
+            d->tokens = memcpy(xmalloc(bytes), s->tokens, bytes);
+        d->lengths = NULL;
+        if (s->lengths)
+            d->lengths = memcpy(xmalloc((size_t)src->n * sizeof(int32_t)), s->lengths,
+                                (size_t)src->n * sizeof(int32_t));
+        d->available = memcpy(xmalloc((size_t)src->n), s->available, (size_t)src->n);
+    }
+}
+
+/* Runs noise_apply_chunk over every modality of `ds` in chunks of `chunk` samples, with
+ * each chunk's pointers starting at its first sample as the reader sets them. */
+static int apply_chunked(const NoiseContext *ctx, Dataset *ds, int chunk) {
+    for (int m = 0; m < ds->num_modalities; m++) {
+        for (int first = 0; first < ds->n; first += chunk) {
+            int count = EUAR_MIN(chunk, ds->n - first);
+            Modality part = ds->mod[m];
+            size_t row = sample_bytes(&part);
+            if (part.features)
+                part.features += (size_t)first * row / sizeof(float);
+            if (part.pixels)
+                part.pixels += (size_t)first * row;
+            if (part.tokens)
+                part.tokens += (size_t)first * row / sizeof(int32_t);
+            if (part.lengths)
+                part.lengths += first;
+            part.available += first;
+            if (noise_apply_chunk((void *)ctx, ds, m, first, count, &part) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Parses `text` and applies it to `ds` in chunks of 64 with seed 11. */
+static int apply_text(const char *text, Dataset *ds, const float *feature_std) {
+    NoiseSpec spec;
+    assert_int_equal(noise_parse(text, &spec), 0);
+    NoiseContext ctx = {.spec = &spec, .seed = 11};
+    ctx.feature_std[0] = feature_std;
+    return apply_chunked(&ctx, ds, 64);
+}
+
+/* Number of samples of modality 0 whose values differ from `orig`. */
+static long changed_samples(const Dataset *ds, const Dataset *orig) {
+    long changed = 0;
+    const Modality *m = &ds->mod[0];
+    for (int i = 0; i < ds->n; i++)
+        changed += memcmp(sample_values(m, i), sample_values(&orig->mod[0], i),
+                          sample_bytes(m)) != 0;
+    return changed;
+}
+
+static void fill_pixels(Dataset *ds, const uint8_t *levels) {
+    Modality *m = &ds->mod[0];
+    size_t plane = (size_t)m->h * (size_t)m->w;
+    for (int i = 0; i < ds->n; i++)
+        for (int c = 0; c < m->c; c++)
+            memset(m->pixels + ((size_t)i * (size_t)m->c + (size_t)c) * plane, levels[c], plane);
+}
+
+static void gaussian_gate_share(void **state) {
+    static const struct {
+        const char *spec;
+        double p;
+    } cases[] = {
+        {"gaussian:eps=1,scale=10,p=0.3@image", 0.3},
+        {"gaussian:eps=1,scale=10,p=0.5@image", 0.5},
+        {"gaussian:eps=1,scale=10,p=1@image", 1.0},
+        {"gaussian:eps=1,scale=10,p=0@image", 0.0},
+    };
+    const uint8_t grey[1] = {128};
+    for (size_t i = 0; i < EUAR_ARRAY_LEN(cases); i++) {
+        Dataset ds, orig;
+        single_make(&ds, "tiny", "image", EUAR_KIND_IMAGE, 2000, 1, 4, 4);
+        fill_pixels(&ds, grey);
+        dataset_copy(&orig, &ds);
+        assert_int_equal(apply_text(cases[i].spec, &ds, NULL), 0);
+        /* A gated 4x4 image with std 10 keeps every level with probability below 1e-20. */
+        expect_binomial(cases[i].spec, changed_samples(&ds, &orig), ds.n, cases[i].p);
+        dataset_release(&orig);
+        dataset_release(&ds);
+    }
+}
+
+static void gaussian_image_std(void **state) {
+    /* Mid-grey channels 120, 128, 136 and std 20: a level leaves [0, 255] only beyond 6 sd. */
+    const uint8_t levels[3] = {120, 128, 136};
+    Dataset ds;
+    single_make(&ds, "tiny", "image", EUAR_KIND_IMAGE, 400, 3, 8, 8);
+    fill_pixels(&ds, levels);
+    assert_int_equal(apply_text("gaussian:eps=2,scale=10,p=1@image", &ds, NULL), 0);
+
+    const Modality *m = &ds.mod[0];
+    const size_t plane = 64;
+    double sum = 0.0, sum2 = 0.0;
+    long n = 0;
+    for (int i = 0; i < ds.n; i++) {
+        const uint8_t *img = m->pixels + (size_t)i * 3 * plane;
+        for (size_t k = 0; k < plane; k++) {
+            int offset = (int)img[k] - levels[0];
+            for (int c = 1; c < 3; c++)
+                if ((int)img[c * plane + k] - levels[c] != offset)
+                    fail_msg("sample %d position %zu: channel %d moved by %d, channel 0 by %d",
+                             i, k, c, (int)img[c * plane + k] - levels[c], offset);
+            sum += offset;
+            sum2 += (double)offset * offset;
+            n++;
+        }
+    }
+
+    double mean = sum / (double)n;
+    double sd = sqrt(sum2 / (double)n - mean * mean);
+    /* Truncation of level + N(0, 20^2) toward zero gives the level plus floor(noise), whose
+     * mean is -0.5 and variance 20^2 + 1/12. */
+    double sigma = sqrt(400.0 + 1.0 / 12.0);
+    if (fabs(mean + 0.5) > 5.0 * sigma / sqrt((double)n))
+        fail_msg("mean offset %.3f, expected -0.5 +- %.3f", mean, 5.0 * sigma / sqrt((double)n));
+    if (fabs(sd - sigma) > 5.0 * sigma / sqrt(2.0 * (double)n))
+        fail_msg("offset std %.3f, expected %.3f +- %.3f", sd, sigma,
+                 5.0 * sigma / sqrt(2.0 * (double)n));
+    dataset_release(&ds);
+}
+
+/* Expected level of clean level x after gaussian noise whose floor is f (known from a channel
+ * at 128 that never leaves [0, 255]), under each range. The sum x + noise is negative exactly
+ * when x + f < 0, and then truncation toward zero gives x + f + 1. */
+static int expected_level(int x, int f, NoiseRange range) {
+    int truncated = x + f >= 0 ? x + f : x + f + 1;
+    if (range == EUAR_RANGE_CLIP)
+        return EUAR_MAX(0, EUAR_MIN(255, truncated));
+    if (range == EUAR_RANGE_CLIP_HIGH && x + f >= 255)
+        return 255;
+    return ((truncated % 256) + 256) % 256;
+}
+
+static void gaussian_image_ranges(void **state) {
+    static const char *const specs[] = {"gaussian:eps=2,scale=10,p=1,range=clip@image",
+                                        "gaussian:eps=2,scale=10,p=1,range=wrap@image",
+                                        "gaussian:eps=2,scale=10,p=1,range=cliphigh@image"};
+    static const NoiseRange ranges[] = {EUAR_RANGE_CLIP, EUAR_RANGE_WRAP, EUAR_RANGE_CLIP_HIGH};
+    const uint8_t levels[3] = {128, 3, 250};
+    for (int r = 0; r < 3; r++) {
+        Dataset ds;
+        single_make(&ds, "tiny", "image", EUAR_KIND_IMAGE, 200, 3, 4, 4);
+        fill_pixels(&ds, levels);
+        assert_int_equal(apply_text(specs[r], &ds, NULL), 0);
+        const size_t plane = 16;
+        long low = 0, high = 0;
+        for (int i = 0; i < ds.n; i++) {
+            const uint8_t *img = ds.mod[0].pixels + (size_t)i * 3 * plane;
+            for (size_t k = 0; k < plane; k++) {
+                int f = (int)img[k] - 128;
+                for (int c = 1; c < 3; c++) {
+                    int want = expected_level(levels[c], f, ranges[r]);
+                    if (img[c * plane + k] != want)
+                        fail_msg("%s: sample %d position %zu channel %d is %d, expected %d",
+                                 specs[r], i, k, c, img[c * plane + k], want);
+                }
+                low += levels[1] + f < 0;
+                high += levels[2] + f > 255;
+            }
+        }
+        /* With std 20 about 44% of the level-3 positions go below 0 and 40% of the level-250
+         * ones above 255, so every range rule above was exercised. */
+        assert_true(low > 500);
+        assert_true(high > 500);
+        dataset_release(&ds);
+    }
+}
+
+static void gaussian_image_fields(void **state) {
+    const uint8_t grey[2] = {128, 100};
+    for (int fixed = 0; fixed < 2; fixed++) {
+        Dataset ds, orig;
+        single_make(&ds, "tiny", "image", EUAR_KIND_IMAGE, 60, 2, 4, 4);
+        fill_pixels(&ds, grey);
+        dataset_copy(&orig, &ds);
+        assert_int_equal(apply_text(fixed ? "gaussian:eps=1,scale=10,field=fixed@image"
+                                          : "gaussian:eps=1,scale=10,field=fresh@image",
+                                    &ds, NULL),
+                         0);
+        const Modality *m = &ds.mod[0];
+        int reference = -1, gated = 0, equal_pairs = 0;
+        for (int i = 0; i < ds.n; i++) {
+            if (memcmp(sample_values(m, i), sample_values(&orig.mod[0], i), 32) == 0)
+                continue;
+            gated++;
+            if (reference < 0)
+                reference = i;
+            else
+                equal_pairs += memcmp(sample_values(m, i), sample_values(m, reference), 32) == 0;
+        }
+        /* p = 0.5 of 60 samples: the gate still acts per sample under both fields. */
+        expect_binomial("gated samples", gated, ds.n, 0.5);
+        if (fixed)
+            assert_int_equal(equal_pairs, gated - 1);
+        else
+            assert_int_equal(equal_pairs, 0);
+        dataset_release(&orig);
+        dataset_release(&ds);
+    }
+}
+
+static void saltpepper_gate_share(void **state) {
+    static const struct {
+        const char *spec;
+        double prob;
+    } cases[] = {
+        {"saltpepper:eps=3,p=0.5@image", 0.15},
+        {"saltpepper:eps=3,p=0.5,convention=10@image", 0.15},
+        {"saltpepper:eps=3,p=0.5,convention=100@image", 0.015},
+        {"saltpepper:eps=50,p=0.5,convention=100@image", 0.25},
+        /* 0.5 * 30 / 10 = 1.5, clamped to 1. */
+        {"saltpepper:eps=30,p=0.5,convention=10@image", 1.0},
+    };
+    const uint8_t grey[1] = {128};
+    for (size_t i = 0; i < EUAR_ARRAY_LEN(cases); i++) {
+        Dataset ds, orig;
+        single_make(&ds, "tiny", "image", EUAR_KIND_IMAGE, 4000, 1, 16, 16);
+        fill_pixels(&ds, grey);
+        dataset_copy(&orig, &ds);
+        assert_int_equal(apply_text(cases[i].spec, &ds, NULL), 0);
+        /* A corrupted 16x16 image keeps every level with probability 0.9^256 < 1e-11. */
+        expect_binomial(cases[i].spec, changed_samples(&ds, &orig), ds.n, cases[i].prob);
+        dataset_release(&orig);
+        dataset_release(&ds);
+    }
+}
+
+static void saltpepper_pixel_shares(void **state) {
+    const uint8_t levels[3] = {100, 128, 160};
+    Dataset ds;
+    single_make(&ds, "tiny", "image", EUAR_KIND_IMAGE, 400, 3, 16, 16);
+    fill_pixels(&ds, levels);
+    assert_int_equal(apply_text("saltpepper:eps=20,p=1@image", &ds, NULL), 0);
+    const size_t plane = 256;
+    long pepper = 0, salt = 0, positions = 0;
+    for (int i = 0; i < ds.n; i++) {
+        const uint8_t *img = ds.mod[0].pixels + (size_t)i * 3 * plane;
+        for (size_t k = 0; k < plane; k++) {
+            int zeros = 0, full = 0, kept = 0;
+            for (int c = 0; c < 3; c++) {
+                zeros += img[c * plane + k] == 0;
+                full += img[c * plane + k] == 255;
+                kept += img[c * plane + k] == levels[c];
+            }
+            if (zeros != 3 && full != 3 && kept != 3)
+                fail_msg("sample %d position %zu: channels %d %d %d are not all 0, all 255 or "
+                         "all clean", i, k, img[k], img[plane + k], img[2 * plane + k]);
+            pepper += zeros == 3;
+            salt += full == 3;
+            positions++;
+        }
+    }
+    expect_binomial("pepper positions", pepper, positions, 0.05);
+    expect_binomial("salt positions", salt, positions, 0.05);
+    dataset_release(&ds);
+}
+
+/* Tokens 2..91 on the valid steps, padding 0 beyond lengths 5..20. */
+static void tokens_make(Dataset *ds, int n) {
+    single_make(ds, "tiny", "text", EUAR_KIND_TOKENS, n, 20, 1, 0);
+    Modality *m = &ds->mod[0];
+    for (int i = 0; i < n; i++) {
+        m->lengths[i] = 5 + i % 16;
+        for (int s = 0; s < m->lengths[i]; s++)
+            m->tokens[i * 20 + s] = 2 + (i * 7 + s) % 90;
+    }
+}
+
+static void blank_tokens_ratio(void **state) {
+    Dataset ds, orig;
+    tokens_make(&ds, 1000);
+    dataset_copy(&orig, &ds);
+    assert_int_equal(apply_text("blank:ratio=0.3,p=1@text", &ds, NULL), 0);
+    const Modality *m = &ds.mod[0], *was = &orig.mod[0];
+    long blank = 0, valid = 0;
+    for (int i = 0; i < ds.n; i++)
+        for (int s = 0; s < 20; s++) {
+            int32_t got = m->tokens[i * 20 + s], clean = was->tokens[i * 20 + s];
+            if (s >= m->lengths[i]) {
+                if (got != 0)
+                    fail_msg("sample %d padding step %d became %d", i, s, got);
+                continue;
+            }
+            if (got != clean && got != 1)
+                fail_msg("sample %d step %d became %d, neither %d nor 1", i, s, got, clean);
+            blank += got == 1;
+            valid++;
+        }
+    expect_binomial("blank tokens", blank, valid, 0.3);
+    assert_memory_equal(m->lengths, was->lengths, (size_t)ds.n * sizeof(int32_t));
+    assert_memory_equal(m->available, was->available, (size_t)ds.n);
+    dataset_release(&orig);
+    dataset_release(&ds);
+}
+
+static void blank_tokens_gate(void **state) {
+    Dataset ds, orig;
+    tokens_make(&ds, 1000);
+    dataset_copy(&orig, &ds);
+    assert_int_equal(apply_text("blank:ratio=1,p=0.4@text", &ds, NULL), 0);
+    const Modality *m = &ds.mod[0];
+    long gated = 0;
+    for (int i = 0; i < ds.n; i++) {
+        int blank = 0;
+        for (int s = 0; s < m->lengths[i]; s++)
+            blank += m->tokens[i * 20 + s] == 1;
+        /* ratio 1: a gated sample loses every valid token, any other keeps all of them. */
+        if (blank != 0 && blank != m->lengths[i])
+            fail_msg("sample %d has %d of %d tokens blank", i, blank, m->lengths[i]);
+        if (blank == 0)
+            assert_memory_equal(sample_values(m, i), sample_values(&orig.mod[0], i), 80);
+        gated += blank != 0;
+    }
+    expect_binomial("gated samples", gated, ds.n, 0.4);
+    dataset_release(&orig);
+    dataset_release(&ds);
+}
+
+/* Features [n, 6, 4] with values 1 + position (never 0), lengths 1..6. */
+static void features_make(Dataset *ds, int n) {
+    single_make(ds, "tiny", "audio", EUAR_KIND_FEATURES, n, 6, 4, 0);
+    Modality *m = &ds->mod[0];
+    for (int i = 0; i < n * 24; i++)
+        m->features[i] = 1.0f + (float)(i % 97);
+    for (int i = 0; i < n; i++)
+        m->lengths[i] = 1 + i % 6;
+}
+
+static void blank_features_rows(void **state) {
+    Dataset ds, orig;
+    features_make(&ds, 800);
+    dataset_copy(&orig, &ds);
+    assert_int_equal(apply_text("blank:ratio=0.25,p=1@audio", &ds, NULL), 0);
+    const Modality *m = &ds.mod[0], *was = &orig.mod[0];
+    long zero = 0, valid = 0;
+    for (int i = 0; i < ds.n; i++)
+        for (int s = 0; s < 6; s++) {
+            const float *row = m->features + (size_t)(i * 6 + s) * 4;
+            const float *clean = was->features + (size_t)(i * 6 + s) * 4;
+            int is_zero = row[0] == 0.0f && row[1] == 0.0f && row[2] == 0.0f && row[3] == 0.0f;
+            if (s >= m->lengths[i] || !is_zero) {
+                if (memcmp(row, clean, 4 * sizeof(float)) != 0)
+                    fail_msg("sample %d step %d changed but is not a zero valid row", i, s);
+            }
+            if (s < m->lengths[i]) {
+                zero += is_zero;
+                valid++;
+            }
+        }
+    expect_binomial("zero rows", zero, valid, 0.25);
+    dataset_release(&orig);
+    dataset_release(&ds);
+}
+
+/* Features [n, 3, 2]: the first half train with dimension 0 ~ 5 + N(0, 1) and dimension 1
+ * ~ -2 + 4 N(0, 1), the second half test with the same law; lengths 1..3. */
+static void features_gaussian_make(Dataset *ds, int n) {
+    single_make(ds, "tiny", "audio", EUAR_KIND_FEATURES, n, 3, 2, 0);
+    Modality *m = &ds->mod[0];
+    rng_fill_normal(rng_stream(5, EUAR_RNG_TEST), 0, 0, m->features, (size_t)n * 6);
+    for (int i = 0; i < n; i++) {
+        ds->split[i] = i < n / 2 ? EUAR_SPLIT_TRAIN : EUAR_SPLIT_TEST;
+        m->lengths[i] = 1 + i % 3;
+        for (int s = 0; s < 3; s++) {
+            float *row = m->features + (size_t)(i * 3 + s) * 2;
+            row[0] = 5.0f + row[0];
+            row[1] = -2.0f + 4.0f * row[1];
+        }
+    }
+}
+
+static void feature_std_values(void **state) {
+    Dataset ds;
+    features_gaussian_make(&ds, 2000);
+    const Modality *m = &ds.mod[0];
+    /* Two-pass reference over the valid steps of the training samples. */
+    double mean[2] = {0, 0}, var[2] = {0, 0};
+    long steps = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < ds.n / 2; i++)
+            for (int s = 0; s < m->lengths[i]; s++)
+                for (int d = 0; d < 2; d++) {
+                    double x = m->features[(i * 3 + s) * 2 + d];
+                    if (pass == 0) {
+                        mean[d] += x;
+                        steps += d == 0;
+                    } else {
+                        var[d] += (x - mean[d] / steps) * (x - mean[d] / steps);
+                    }
+                }
+    float std[2], streamed[2];
+    assert_int_equal(noise_feature_std(&ds, 0, std), 0);
+    for (int d = 0; d < 2; d++)
+        assert_float_equal(std[d], sqrt(var[d] / steps), 1e-4 * sqrt(var[d] / steps));
+    /* The laws give 1 and 4; 2000 steps put the sample std within 5 * std / sqrt(4000). */
+    assert_float_equal(std[0], 1.0, 5.0 / sqrt(4000.0));
+    assert_float_equal(std[1], 4.0, 20.0 / sqrt(4000.0));
+
+    NoiseFeatureStats st;
+    memset(&st, 0, sizeof(st));
+    for (int first = 0; first < ds.n; first += 7) {
+        Modality part = *m;
+        part.features += (size_t)first * 6;
+        part.lengths += first;
+        part.available += first;
+        assert_int_equal(noise_stats_chunk(&st, &ds, 0, first, EUAR_MIN(7, ds.n - first), &part),
+                         0);
+    }
+    assert_int_equal(noise_stats_std(&st, &ds, 0, streamed), 0);
+    assert_memory_equal(streamed, std, sizeof(std));
+    noise_stats_free(&st);
+
+    /* No training sample: the deviation is undefined. */
+    memset(ds.split, EUAR_SPLIT_TEST, (size_t)ds.n);
+    err_clear();
+    assert_int_equal(noise_feature_std(&ds, 0, std), -1);
+    assert_non_null(strstr(err_get(), "no valid step in an available training sample"));
+    dataset_release(&ds);
+}
+
+static void gaussian_features_std(void **state) {
+    Dataset ds, orig;
+    features_gaussian_make(&ds, 20000);
+    float std[2];
+    assert_int_equal(noise_feature_std(&ds, 0, std), 0);
+    dataset_copy(&orig, &ds);
+
+    err_clear();
+    assert_int_equal(apply_text("gaussian:eps=0.5,p=1@audio", &ds, NULL), -1);
+    assert_non_null(strstr(err_get(), "needs the standard deviation of each dimension"));
+
+    assert_int_equal(apply_text("gaussian:eps=0.5,p=1@audio", &ds, std), 0);
+    const Modality *m = &ds.mod[0], *was = &orig.mod[0];
+    double sum[2] = {0, 0}, sum2[2] = {0, 0};
+    long steps = 0;
+    for (int i = 0; i < ds.n; i++)
+        for (int s = 0; s < 3; s++) {
+            const float *row = m->features + (size_t)(i * 3 + s) * 2;
+            const float *clean = was->features + (size_t)(i * 3 + s) * 2;
+            int noisy = ds.split[i] == EUAR_SPLIT_TEST && s < m->lengths[i];
+            if (!noisy) {
+                if (memcmp(row, clean, 2 * sizeof(float)) != 0)
+                    fail_msg("sample %d step %d changed outside the test split's valid steps",
+                             i, s);
+                continue;
+            }
+            for (int d = 0; d < 2; d++) {
+                double diff = (double)row[d] - (double)clean[d];
+                sum[d] += diff;
+                sum2[d] += diff * diff;
+            }
+            steps++;
+        }
+    for (int d = 0; d < 2; d++) {
+        double want = 0.5 * std[d];
+        double mean = sum[d] / steps, sd = sqrt(sum2[d] / steps - mean * mean);
+        if (fabs(mean) > 5.0 * want / sqrt((double)steps))
+            fail_msg("dimension %d: mean noise %.4f, expected 0 +- %.4f", d, mean,
+                     5.0 * want / sqrt((double)steps));
+        if (fabs(sd - want) > 5.0 * want / sqrt(2.0 * steps))
+            fail_msg("dimension %d: noise std %.4f, expected %.4f +- %.4f", d, sd, want,
+                     5.0 * want / sqrt(2.0 * steps));
+    }
+    dataset_release(&orig);
+    dataset_release(&ds);
+}
+
+static void zero_level_is_clean(void **state) {
+    Dataset ds, orig;
+    dataset_make(&ds);
+    /* -0.0 survives only when the data are not touched at all. */
+    ds.mod[1].features[0] = -0.0f;
+    ds.mod[1].features[7] = -0.0f;
+    dataset_copy(&orig, &ds);
+    NoiseSpec spec;
+    assert_int_equal(noise_parse("gaussian:eps=0,p=1,scale=10,phase=both"
+                                 "+saltpepper:eps=0,p=1,phase=both"
+                                 "+blank:ratio=0,p=1,phase=both", &spec), 0);
+    NoiseContext ctx = {.spec = &spec, .seed = 3};
+    assert_int_equal(apply_chunked(&ctx, &ds, 2), 0);
+    for (int m = 0; m < 3; m++) {
+        assert_memory_equal(sample_values(&ds.mod[m], 0), sample_values(&orig.mod[m], 0),
+                            (size_t)TEST_N * sample_bytes(&ds.mod[m]));
+        assert_memory_equal(ds.mod[m].available, orig.mod[m].available, TEST_N);
+    }
+    dataset_release(&orig);
+    dataset_release(&ds);
+}
+
+/* A dataset with an image, a tokens and a features modality and mixed splits, the spec of
+ * every type at phase both, applied with `seed` in chunks of `chunk`. */
+static void noisy_mixed(Dataset *ds, uint64_t seed, int chunk) {
+    Dataset img, tok, feat;
+    const uint8_t grey[2] = {90, 170};
+    single_make(&img, "synth-mvsa-test", "image", EUAR_KIND_IMAGE, 37, 2, 5, 3);
+    fill_pixels(&img, grey);
+    tokens_make(&tok, 37);
+    features_make(&feat, 37);
+    *ds = img;
+    ds->num_modalities = 3;
+    ds->mod[1] = tok.mod[0];
+    ds->mod[2] = feat.mod[0];
+    for (int i = 0; i < ds->n; i++)
+        ds->split[i] = (uint8_t)(i % 3);
+    /* The modality arrays now belong to ds; free only the rest of tok and feat. */
+    tok.num_modalities = 0;
+    feat.num_modalities = 0;
+    dataset_release(&tok);
+    dataset_release(&feat);
+    float std[4];
+    assert_int_equal(noise_feature_std(ds, 2, std), 0);
+    NoiseSpec spec;
+    assert_int_equal(noise_parse("gaussian:eps=3,p=0.7,phase=both+saltpepper:eps=5,p=0.7,"
+                                 "phase=both+blank:ratio=0.4,p=0.7,phase=both", &spec), 0);
+    NoiseContext ctx = {.spec = &spec, .seed = seed};
+    ctx.feature_std[2] = std;
+    assert_int_equal(apply_chunked(&ctx, ds, chunk), 0);
+}
+
+static void noise_deterministic(void **state) {
+    Dataset whole, single, fives, other;
+    noisy_mixed(&whole, 9, 37);
+    noisy_mixed(&single, 9, 1);
+    noisy_mixed(&fives, 9, 5);
+    noisy_mixed(&other, 10, 37);
+    int differs = 0;
+    for (int m = 0; m < 3; m++) {
+        size_t bytes = (size_t)whole.n * sample_bytes(&whole.mod[m]);
+        assert_memory_equal(sample_values(&single.mod[m], 0), sample_values(&whole.mod[m], 0),
+                            bytes);
+        assert_memory_equal(sample_values(&fives.mod[m], 0), sample_values(&whole.mod[m], 0),
+                            bytes);
+        differs += memcmp(sample_values(&other.mod[m], 0), sample_values(&whole.mod[m], 0),
+                          bytes) != 0;
+    }
+    /* Another noise seed changes every modality. */
+    assert_int_equal(differs, 3);
+    dataset_release(&whole);
+    dataset_release(&single);
+    dataset_release(&fives);
+    dataset_release(&other);
+}
+
+static void noise_phase_respected(void **state) {
+    static const struct {
+        const char *spec;
+        NoisePhase phase;
+    } cases[] = {
+        {"gaussian:eps=2,scale=10,p=1,phase=train@image", EUAR_PHASE_TRAIN},
+        {"gaussian:eps=2,scale=10,p=1@image", EUAR_PHASE_TEST},
+        {"saltpepper:eps=20,p=1,phase=train@image", EUAR_PHASE_TRAIN},
+        {"saltpepper:eps=20,p=1@image", EUAR_PHASE_TEST},
+        {"saltpepper:eps=20,p=1,phase=both@image", EUAR_PHASE_BOTH},
+    };
+    const uint8_t grey[1] = {128};
+    for (size_t c = 0; c < EUAR_ARRAY_LEN(cases); c++) {
+        Dataset ds, orig;
+        single_make(&ds, "tiny", "image", EUAR_KIND_IMAGE, 30, 1, 16, 16);
+        fill_pixels(&ds, grey);
+        for (int i = 0; i < ds.n; i++)
+            ds.split[i] = (uint8_t)(i % 3);
+        dataset_copy(&orig, &ds);
+        assert_int_equal(apply_text(cases[c].spec, &ds, NULL), 0);
+        for (int i = 0; i < ds.n; i++) {
+            int changed = memcmp(sample_values(&ds.mod[0], i), sample_values(&orig.mod[0], i),
+                                 256) != 0;
+            if (changed != noise_phase_covers(cases[c].phase, (SplitId)ds.split[i]))
+                fail_msg("%s: sample %d of split %s changed=%d", cases[c].spec, i,
+                         split_name((SplitId)ds.split[i]), changed);
+        }
+        dataset_release(&orig);
+        dataset_release(&ds);
+    }
+}
+
+static void noise_skips_unavailable(void **state) {
+    Dataset ds, orig;
+    const uint8_t grey[1] = {0};
+    single_make(&ds, "tiny", "image", EUAR_KIND_IMAGE, 20, 1, 4, 4);
+    fill_pixels(&ds, grey);
+    for (int i = 0; i < ds.n; i += 2)
+        ds.mod[0].available[i] = 0;
+    dataset_copy(&orig, &ds);
+    assert_int_equal(apply_text("gaussian:eps=5,scale=10,p=1+saltpepper:eps=20,p=1@image", &ds,
+                                NULL),
+                     0);
+    for (int i = 0; i < ds.n; i++) {
+        int changed = memcmp(sample_values(&ds.mod[0], i), sample_values(&orig.mod[0], i),
+                             16) != 0;
+        assert_int_equal(changed, i % 2);
+        assert_int_equal(ds.mod[0].available[i], i % 2);
+    }
+    dataset_release(&orig);
+    dataset_release(&ds);
+}
+
+static void scale_defaults(void **state) {
+    assert_true(noise_default_image_scale("synth-mvsa") == 10.0);
+    assert_true(noise_default_image_scale("MVSA-Single") == 10.0);
+    assert_true(noise_default_image_scale("synth-nyud") == 1.0);
+    assert_true(noise_default_image_scale("nyud-v2") == 1.0);
+    assert_true(noise_default_image_scale("fmnist-2view") == 10.0);
+    assert_true(noise_default_image_scale("synth-mosi") == 0.0);
+    assert_true(noise_default_image_scale("") == 0.0);
+
+    static const struct {
+        const char *dataset, *spec, *canonical;
+    } cases[] = {
+        {"synth-mvsa", "gaussian:eps=2@image",
+         "gaussian:eps=2,p=0.5,scale=10,range=clip,field=fresh,phase=test@image"},
+        {"nyud-v2", "gaussian:eps=2",
+         "gaussian:eps=2,p=0.5,scale=1,range=clip,field=fresh,phase=test"},
+        {"nyud-v2", "gaussian:eps=2,scale=3@image",
+         "gaussian:eps=2,p=0.5,scale=3,range=clip,field=fresh,phase=test@image"},
+        {"tiny", "gaussian:eps=2,scale=3@image",
+         "gaussian:eps=2,p=0.5,scale=3,range=clip,field=fresh,phase=test@image"},
+    };
+    for (size_t i = 0; i < EUAR_ARRAY_LEN(cases); i++) {
+        Dataset ds;
+        single_make(&ds, cases[i].dataset, "image", EUAR_KIND_IMAGE, 2, 1, 2, 2);
+        NoiseSpec spec;
+        assert_int_equal(noise_parse(cases[i].spec, &spec), 0);
+        assert_int_equal(noise_check_dataset(&spec, &ds), 0);
+        assert_int_equal(noise_resolve_scales(&spec, &ds), 0);
+        char text[EUAR_NOISE_TEXT_LEN];
+        noise_describe(&spec, text, sizeof(text));
+        assert_string_equal(text, cases[i].canonical);
+        dataset_release(&ds);
+    }
+
+    /* A features modality takes no scale. */
+    Dataset feat;
+    features_make(&feat, 2);
+    NoiseSpec spec;
+    assert_int_equal(noise_parse("gaussian:eps=2@audio", &spec), 0);
+    assert_int_equal(noise_resolve_scales(&spec, &feat), 0);
+    assert_true(spec.term[0].scale == 0.0);
+    dataset_release(&feat);
+}
+
+static void scale_missing_fails(void **state) {
+    Dataset ds;
+    single_make(&ds, "tiny", "image", EUAR_KIND_IMAGE, 4, 1, 2, 2);
+    NoiseSpec spec;
+    assert_int_equal(noise_parse("gaussian:eps=2@image", &spec), 0);
+    err_clear();
+    assert_int_equal(noise_check_dataset(&spec, &ds), -1);
+    assert_non_null(strstr(err_get(), "needs scale=S, because dataset 'tiny' has no default"));
+    err_clear();
+    assert_int_equal(noise_resolve_scales(&spec, &ds), -1);
+    assert_non_null(strstr(err_get(), "needs scale=S"));
+    /* eps = 0 fails the same way, so a sweep stops at its first cell. */
+    const char *texts[] = {"gaussian:eps=2@image", "gaussian:eps=0,p=1@image"};
+    for (int i = 0; i < 2; i++) {
+        err_clear();
+        assert_int_equal(apply_text(texts[i], &ds, NULL), -1);
+        assert_non_null(strstr(err_get(), "needs scale=S"));
+        assert_non_null(strstr(err_get(), "noise spec 'gaussian:eps="));
+    }
+    dataset_release(&ds);
+}
+
+static void needs_feature_std(void **state) {
+    Dataset ds;
+    dataset_make(&ds);
+    static const struct {
+        const char *spec;
+        int audio;
+    } cases[] = {
+        {"gaussian:eps=1@audio", 1}, {"gaussian:eps=1", 1}, {"gaussian:eps=0@audio", 0},
+        {"gaussian:eps=1@vision", 0}, {"blank:ratio=0.5", 0}, {"none", 0},
+    };
+    for (size_t i = 0; i < EUAR_ARRAY_LEN(cases); i++) {
+        NoiseSpec spec;
+        assert_int_equal(noise_parse(cases[i].spec, &spec), 0);
+        assert_int_equal(noise_needs_feature_std(&spec, &ds, 1), cases[i].audio);
+        assert_int_equal(noise_needs_feature_std(&spec, &ds, 2), 0);
+    }
+    dataset_release(&ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parse_canonical_forms),
@@ -490,14 +1288,33 @@ int main(void) {
         cmocka_unit_test(parse_too_many_terms),
         cmocka_unit_test(check_names_valid),
         cmocka_unit_test(check_names_reject),
+        cmocka_unit_test(check_names_image_keys),
         cmocka_unit_test(check_names_no_fitting_kind),
         cmocka_unit_test(missing_all_subsets),
         cmocka_unit_test(missing_phase_train),
         cmocka_unit_test(missing_phase_test),
         cmocka_unit_test(clean_spec_changes_nothing),
-        cmocka_unit_test(unimplemented_type_fails),
+        cmocka_unit_test(apply_wrong_kind_fails),
         cmocka_unit_test(sample_stream_keys),
         cmocka_unit_test(phase_coverage),
+        cmocka_unit_test(gaussian_gate_share),
+        cmocka_unit_test(gaussian_image_std),
+        cmocka_unit_test(gaussian_image_ranges),
+        cmocka_unit_test(gaussian_image_fields),
+        cmocka_unit_test(saltpepper_gate_share),
+        cmocka_unit_test(saltpepper_pixel_shares),
+        cmocka_unit_test(blank_tokens_ratio),
+        cmocka_unit_test(blank_tokens_gate),
+        cmocka_unit_test(blank_features_rows),
+        cmocka_unit_test(feature_std_values),
+        cmocka_unit_test(gaussian_features_std),
+        cmocka_unit_test(zero_level_is_clean),
+        cmocka_unit_test(noise_deterministic),
+        cmocka_unit_test(noise_phase_respected),
+        cmocka_unit_test(noise_skips_unavailable),
+        cmocka_unit_test(scale_defaults),
+        cmocka_unit_test(scale_missing_fails),
+        cmocka_unit_test(needs_feature_std),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -134,6 +134,7 @@ static void baselines_tokens_gradients(void **state) {
     check_model("concat", 1);
     check_model("late", 0);
     check_model("mlp-moe", 1);
+    check_model("tmc", 1);
 }
 
 static void padding_never_matters(void **state) {
