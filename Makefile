@@ -31,7 +31,8 @@ $(info euar-bench: nvcc $(if $(NVCC),found at $(NVCC) (CUDA backend not built ye
 $(info euar-bench: gnuplot $(if $(GNUPLOT),found at $(GNUPLOT),not found: plots are skipped))
 endif
 
-.PHONY: all deps test test-unit test-e2e suite-missing suite-missing-quick bench clean help data
+.PHONY: all deps test test-unit test-e2e suite-missing suite-missing-quick suite-noise \
+        suite-noise-quick bench clean help data
 
 all: bin/euar
 
@@ -73,7 +74,13 @@ data/synth-mosi.h5: | bin/euar
 data/fmnist-2view.h5: | bin/euar
 	@mkdir -p data
 	bin/euar data fmnist-2view --idx $(FMNIST_DIR) --out $@ --seed 1
-data: data/synth-mosi.h5 data/fmnist-2view.h5
+data/synth-nyud.h5: | bin/euar
+	@mkdir -p data
+	bin/euar data synth nyud --out $@ --seed 1
+data/synth-mvsa.h5: | bin/euar
+	@mkdir -p data
+	bin/euar data synth mvsa --out $@ --seed 1
+data: data/synth-mosi.h5 data/fmnist-2view.h5 data/synth-nyud.h5 data/synth-mvsa.h5
 
 suite-missing: bin/euar data
 	bin/euar suite suites/missing.json --jobs $(JOBS) --results results/missing
@@ -82,6 +89,14 @@ suite-missing: bin/euar data
 suite-missing-quick: bin/euar data
 	bin/euar suite suites/missing.json --quick --jobs $(JOBS) --results results/missing-quick
 	bin/euar report results/missing-quick
+
+suite-noise: bin/euar data
+	bin/euar suite suites/noise.json --jobs $(JOBS) --results results/noise
+	bin/euar report results/noise
+
+suite-noise-quick: bin/euar data
+	bin/euar suite suites/noise.json --quick --jobs $(JOBS) --results results/noise-quick
+	bin/euar report results/noise-quick
 
 test: test-unit test-e2e
 
@@ -107,6 +122,8 @@ help:
 	@echo "make test-e2e             the quick missing suite end to end, with bad input"
 	@echo "make suite-missing        every model on every missing-modality subset (Table 2)"
 	@echo "make suite-missing-quick  the same in miniature (1 seed, 2 epochs)"
+	@echo "make suite-noise          every model under test-time noise (Table 3)"
+	@echo "make suite-noise-quick    the same in miniature (1 seed, 2 epochs)"
 	@echo "make bench                EUAR epochs against a PyTorch reference"
 	@echo "make clean                remove build/ and bin/"
 

@@ -17,16 +17,47 @@ const char *const report_setting_keys[EUAR_REPORT_NUM_SETTINGS] = {
 /* Positions of the two settings the report interprets in report_setting_keys. */
 enum { SETTING_SELECT = 6, SETTING_PROTOCOL = 7 };
 
-/* Values of one metric collected over the seeds of a group before the statistics. */
+/* Values collected over the seeds of a group before the statistics. */
 typedef struct {
-    char *name;
     double *values;
     int count, cap;
+} ValueList;
+
+typedef struct {
+    char *name;
+    ValueList list;
 } MetricValues;
 
 typedef struct {
-    MetricValues *metrics;
-    int num_metrics, cap_metrics;
+    MetricValues *items;
+    int count, cap;
+} MetricTable;
+
+/* Per-seed mean expert sigma^2 and per-expert loads of one modality. */
+typedef struct {
+    char *modality;
+    ValueList sigma2;
+    ValueList *load; /* [num_experts] */
+    int num_experts;
+} RoutingValues;
+
+typedef struct {
+    RoutingValues *items;
+    int count;
+} RoutingTable;
+
+typedef struct {
+    char *label, *noise;
+    int n;
+    MetricTable metrics;
+    RoutingTable routing;
+} TestValues;
+
+typedef struct {
+    MetricTable metrics;
+    RoutingTable routing;
+    TestValues *tests;
+    int num_tests;
     double *seeds;
     int num_seeds, cap_seeds;
 } GroupValues;
@@ -47,6 +78,8 @@ typedef struct {
     int selected_on_test;
     char failure[512];
     const cJSON *test_metrics; /* NULL when the file has none */
+    const cJSON *routing;      /* NULL when the file has none */
+    const cJSON *conditions;   /* NULL when the file has none (older files) */
 } ResultFields;
 
 static int ends_with(const char *s, const char *suffix) {
@@ -152,6 +185,101 @@ static int parse_failure(const cJSON *root, const char *path, ResultFields *f) {
     return 0;
 }
 
+/* Checks an optional metrics object: every member a number or null. */
+static int check_metrics(const cJSON *metrics, const char *field, const char *path) {
+    if (!metrics || cJSON_IsNull(metrics))
+        return 0;
+    if (!cJSON_IsObject(metrics))
+        return err_set("%s: field '%s' must be an object; rerun the cell to rewrite the file",
+                       path, field);
+    const cJSON *item;
+    cJSON_ArrayForEach(item, metrics) {
+        if (!cJSON_IsNumber(item) && !cJSON_IsNull(item))
+            return err_set("%s: field '%s.%s' must be a number or null; rerun the cell to "
+                           "rewrite the file", path, field, item->string ? item->string : "?");
+    }
+    return 0;
+}
+
+/* Checks an optional array whose entries are numbers, or also null when nulls is 1. */
+static int check_number_array(const cJSON *array, int nulls, const char *field,
+                              const char *modality, const char *key, const char *path) {
+    if (!array || cJSON_IsNull(array))
+        return 0;
+    int ok = cJSON_IsArray(array);
+    const cJSON *item;
+    if (ok) {
+        cJSON_ArrayForEach(item, array) {
+            if (!cJSON_IsNumber(item) && !(nulls && cJSON_IsNull(item)))
+                ok = 0;
+        }
+    }
+    if (!ok)
+        return err_set("%s: field '%s.%s.%s' must be an array of numbers%s; rerun the cell to "
+                       "rewrite the file", path, field, modality, key, nulls ? " or nulls" : "");
+    return 0;
+}
+
+/* Checks an optional routing object: per modality an object with arrays load and sigma2. */
+static int check_routing(const cJSON *routing, const char *field, const char *path) {
+    if (!routing || cJSON_IsNull(routing))
+        return 0;
+    if (!cJSON_IsObject(routing))
+        return err_set("%s: field '%s' must be an object; rerun the cell to rewrite the file",
+                       path, field);
+    const cJSON *modality;
+    cJSON_ArrayForEach(modality, routing) {
+        const char *name = modality->string ? modality->string : "?";
+        if (!cJSON_IsObject(modality))
+            return err_set("%s: field '%s.%s' must be an object; rerun the cell to rewrite the "
+                           "file", path, field, name);
+        const cJSON *load = cJSON_GetObjectItemCaseSensitive(modality, "load");
+        const cJSON *sigma2 = cJSON_GetObjectItemCaseSensitive(modality, "sigma2");
+        if (check_number_array(load, 0, field, name, "load", path) != 0 ||
+            check_number_array(sigma2, 1, field, name, "sigma2", path) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Checks the optional conditions array: entries with a label, a noise spec, metrics and
+ * routing (docs/results.md). */
+static int check_conditions(const cJSON *conditions, const char *path) {
+    if (!conditions || cJSON_IsNull(conditions))
+        return 0;
+    if (!cJSON_IsArray(conditions))
+        return err_set("%s: field 'conditions' must be an array; rerun the cell to rewrite the "
+                       "file", path);
+    int index = 0;
+    const cJSON *entry;
+    cJSON_ArrayForEach(entry, conditions) {
+        char field[64];
+        snprintf(field, sizeof(field), "conditions[%d]", index);
+        if (!cJSON_IsObject(entry))
+            return err_set("%s: field '%s' must be an object; rerun the cell to rewrite the "
+                           "file", path, field);
+        char sub[96];
+        const char *label, *noise;
+        snprintf(sub, sizeof(sub), "%s.label", field);
+        if (get_string(entry, "label", sub, path, 1, &label) != 0)
+            return -1;
+        if (!label[0])
+            return err_set("%s: field '%s' is empty; rerun the cell to rewrite the file", path,
+                           sub);
+        snprintf(sub, sizeof(sub), "%s.noise", field);
+        if (get_string(entry, "noise", sub, path, 0, &noise) != 0)
+            return -1;
+        snprintf(sub, sizeof(sub), "%s.metrics", field);
+        if (check_metrics(cJSON_GetObjectItemCaseSensitive(entry, "metrics"), sub, path) != 0)
+            return -1;
+        snprintf(sub, sizeof(sub), "%s.routing", field);
+        if (check_routing(cJSON_GetObjectItemCaseSensitive(entry, "routing"), sub, path) != 0)
+            return -1;
+        index++;
+    }
+    return 0;
+}
+
 /* Extracts and validates the fields the report needs. setting_buf receives the text of
  * numeric settings. */
 static int parse_result(const cJSON *root, const char *path, ResultFields *f,
@@ -213,16 +341,17 @@ static int parse_result(const cJSON *root, const char *path, ResultFields *f,
     const cJSON *test = cJSON_IsObject(metrics)
                             ? cJSON_GetObjectItemCaseSensitive(metrics, "test")
                             : NULL;
-    if (test && !cJSON_IsObject(test) && !cJSON_IsNull(test))
-        return err_set("%s: field 'metrics.test' must be an object; rerun the cell to rewrite "
-                       "the file", path);
+    if (check_metrics(test, "metrics.test", path) != 0)
+        return -1;
     f->test_metrics = cJSON_IsObject(test) ? test : NULL;
-    const cJSON *item;
-    cJSON_ArrayForEach(item, f->test_metrics) {
-        if (!cJSON_IsNumber(item) && !cJSON_IsNull(item))
-            return err_set("%s: field 'metrics.test.%s' must be a number or null; rerun the "
-                           "cell to rewrite the file", path, item->string ? item->string : "?");
-    }
+    const cJSON *routing = cJSON_GetObjectItemCaseSensitive(root, "routing");
+    if (check_routing(routing, "routing", path) != 0)
+        return -1;
+    f->routing = cJSON_IsObject(routing) ? routing : NULL;
+    const cJSON *conditions = cJSON_GetObjectItemCaseSensitive(root, "conditions");
+    if (check_conditions(conditions, path) != 0)
+        return -1;
+    f->conditions = cJSON_IsArray(conditions) ? conditions : NULL;
     return 0;
 }
 
@@ -278,25 +407,115 @@ static void merge_setting(char **joined, const char *value) {
     memcpy(*joined + old + 1, value, n + 1);
 }
 
-static void add_metric_value(GroupValues *gv, const char *name, double value) {
+static void list_add(ValueList *list, double value) {
+    if (list->count == list->cap) {
+        list->cap = list->cap ? 2 * list->cap : 8;
+        list->values = xrealloc(list->values, (size_t)list->cap * sizeof(double));
+    }
+    list->values[list->count++] = value;
+}
+
+static void metric_add(MetricTable *table, const char *name, double value) {
     MetricValues *mv = NULL;
-    for (int i = 0; i < gv->num_metrics; i++)
-        if (strcmp(gv->metrics[i].name, name) == 0)
-            mv = &gv->metrics[i];
+    for (int i = 0; i < table->count && !mv; i++)
+        if (strcmp(table->items[i].name, name) == 0)
+            mv = &table->items[i];
     if (!mv) {
-        if (gv->num_metrics == gv->cap_metrics) {
-            gv->cap_metrics = gv->cap_metrics ? 2 * gv->cap_metrics : 16;
-            gv->metrics = xrealloc(gv->metrics, (size_t)gv->cap_metrics * sizeof(*mv));
+        if (table->count == table->cap) {
+            table->cap = table->cap ? 2 * table->cap : 16;
+            table->items = xrealloc(table->items, (size_t)table->cap * sizeof(*mv));
         }
-        mv = &gv->metrics[gv->num_metrics++];
+        mv = &table->items[table->count++];
         memset(mv, 0, sizeof(*mv));
         mv->name = xstrdup(name);
     }
-    if (mv->count == mv->cap) {
-        mv->cap = mv->cap ? 2 * mv->cap : 8;
-        mv->values = xrealloc(mv->values, (size_t)mv->cap * sizeof(double));
+    list_add(&mv->list, value);
+}
+
+/* Adds the numeric members of a metrics object; nulls (metrics that could not be computed)
+ * are left out. */
+static void metrics_add_object(MetricTable *table, const cJSON *metrics) {
+    const cJSON *item;
+    cJSON_ArrayForEach(item, metrics) {
+        if (cJSON_IsNumber(item) && item->string)
+            metric_add(table, item->string, item->valuedouble);
     }
-    mv->values[mv->count++] = value;
+}
+
+/* Adds one seed's routing object: its load-weighted mean expert sigma^2 (RoutingStat) and
+ * its per-expert loads, per modality. */
+static void routing_add_object(RoutingTable *table, const cJSON *routing) {
+    const cJSON *modality;
+    cJSON_ArrayForEach(modality, routing) {
+        if (!modality->string)
+            continue;
+        RoutingValues *rv = NULL;
+        for (int i = 0; i < table->count && !rv; i++)
+            if (strcmp(table->items[i].modality, modality->string) == 0)
+                rv = &table->items[i];
+        if (!rv) {
+            table->items = xrealloc(table->items, (size_t)(table->count + 1) * sizeof(*rv));
+            rv = &table->items[table->count++];
+            memset(rv, 0, sizeof(*rv));
+            rv->modality = xstrdup(modality->string);
+        }
+        const cJSON *load = cJSON_GetObjectItemCaseSensitive(modality, "load");
+        const cJSON *sigma2 = cJSON_GetObjectItemCaseSensitive(modality, "sigma2");
+        int num_load = cJSON_IsArray(load) ? cJSON_GetArraySize(load) : 0;
+        if (num_load > rv->num_experts) {
+            rv->load = xrealloc(rv->load, (size_t)num_load * sizeof(ValueList));
+            memset(rv->load + rv->num_experts, 0,
+                   (size_t)(num_load - rv->num_experts) * sizeof(ValueList));
+            rv->num_experts = num_load;
+        }
+        for (int j = 0; j < num_load; j++)
+            list_add(&rv->load[j], cJSON_GetArrayItem(load, j)->valuedouble);
+        double weighted = 0.0, weights = 0.0, plain = 0.0;
+        int count = 0;
+        int num_sigma2 = cJSON_IsArray(sigma2) ? cJSON_GetArraySize(sigma2) : 0;
+        for (int j = 0; j < num_sigma2; j++) {
+            const cJSON *v = cJSON_GetArrayItem(sigma2, j);
+            if (!cJSON_IsNumber(v))
+                continue;
+            double w = j < num_load ? cJSON_GetArrayItem(load, j)->valuedouble : 0.0;
+            weighted += w * v->valuedouble;
+            weights += w;
+            plain += v->valuedouble;
+            count++;
+        }
+        /* Without loads for the experts that have a sigma2, every expert weighs the same. */
+        if (count > 0)
+            list_add(&rv->sigma2, weights > 0.0 ? weighted / weights : plain / count);
+    }
+}
+
+/* Adds one seed's conditions array to the group's test-time conditions. */
+static void tests_add_array(GroupValues *gv, const cJSON *conditions, const char *path) {
+    const cJSON *entry;
+    cJSON_ArrayForEach(entry, conditions) {
+        const char *label = cJSON_GetObjectItemCaseSensitive(entry, "label")->valuestring;
+        const cJSON *noise_item = cJSON_GetObjectItemCaseSensitive(entry, "noise");
+        const char *noise = cJSON_IsString(noise_item) ? noise_item->valuestring : "";
+        TestValues *tv = NULL;
+        for (int i = 0; i < gv->num_tests && !tv; i++)
+            if (strcmp(gv->tests[i].label, label) == 0)
+                tv = &gv->tests[i];
+        if (!tv) {
+            gv->tests = xrealloc(gv->tests, (size_t)(gv->num_tests + 1) * sizeof(*tv));
+            tv = &gv->tests[gv->num_tests++];
+            memset(tv, 0, sizeof(*tv));
+            tv->label = xstrdup(label);
+            tv->noise = xstrdup(noise);
+        } else if (strcmp(tv->noise, noise) != 0) {
+            LOG_WARN("%s: test condition '%s' has noise \"%s\", other seeds \"%s\"; the "
+                     "report shows the first", path, label, noise, tv->noise);
+        }
+        tv->n++;
+        metrics_add_object(&tv->metrics, cJSON_GetObjectItemCaseSensitive(entry, "metrics"));
+        const cJSON *routing = cJSON_GetObjectItemCaseSensitive(entry, "routing");
+        if (cJSON_IsObject(routing))
+            routing_add_object(&tv->routing, routing);
+    }
 }
 
 static void note_seed(GroupValues *gv, const ReportGroup *g, const ResultFields *f,
@@ -336,11 +555,11 @@ static int add_result(Builder *b, const ResultFields *f, const char *path) {
         return 0;
     }
     g->n_ok++;
-    const cJSON *item;
-    cJSON_ArrayForEach(item, f->test_metrics) {
-        if (cJSON_IsNumber(item) && item->string)
-            add_metric_value(gv, item->string, item->valuedouble);
-    }
+    metrics_add_object(&gv->metrics, f->test_metrics);
+    if (f->routing)
+        routing_add_object(&gv->routing, f->routing);
+    if (f->conditions)
+        tests_add_array(gv, f->conditions, path);
     return 0;
 }
 
@@ -377,27 +596,74 @@ static int load_file(Builder *b, const char *path) {
     return rc;
 }
 
+/* Mean and sample standard deviation (divisor n - 1, 0 when n is 1) of a list; frees it. The
+ * variance sums the differences from the first value (the shifted-data algorithm, Chan, Golub
+ * and LeVeque 1983), so equal values give a std of exactly 0. */
+static void list_finish(ValueList *list, double *mean_out, double *std_out) {
+    double shift = list->count > 0 ? list->values[0] : 0.0, total = 0.0, sum = 0.0;
+    double squares = 0.0;
+    for (int j = 0; j < list->count; j++) {
+        double d = list->values[j] - shift;
+        total += list->values[j];
+        sum += d;
+        squares += d * d;
+    }
+    int n = list->count;
+    *mean_out = n > 0 ? total / n : 0.0;
+    double variance = n > 1 ? (squares - sum * sum / n) / (n - 1) : 0.0;
+    if (std_out)
+        *std_out = variance > 0.0 ? sqrt(variance) : 0.0;
+    free(list->values);
+}
+
+static MetricStat *metrics_finish(MetricTable *table, int *count) {
+    MetricStat *stats = xcalloc((size_t)(table->count ? table->count : 1), sizeof(MetricStat));
+    for (int i = 0; i < table->count; i++) {
+        MetricValues *mv = &table->items[i];
+        stats[i].name = mv->name;
+        stats[i].n = mv->list.count;
+        list_finish(&mv->list, &stats[i].mean, &stats[i].std);
+    }
+    *count = table->count;
+    free(table->items);
+    return stats;
+}
+
+static RoutingStat *routing_finish(RoutingTable *table, int *count) {
+    RoutingStat *stats = xcalloc((size_t)(table->count ? table->count : 1), sizeof(RoutingStat));
+    for (int i = 0; i < table->count; i++) {
+        RoutingValues *rv = &table->items[i];
+        RoutingStat *rs = &stats[i];
+        rs->modality = rv->modality;
+        rs->sigma2_n = rv->sigma2.count;
+        list_finish(&rv->sigma2, &rs->sigma2_mean, &rs->sigma2_std);
+        rs->num_experts = rv->num_experts;
+        rs->load_mean = xcalloc((size_t)(rv->num_experts ? rv->num_experts : 1), sizeof(double));
+        for (int j = 0; j < rv->num_experts; j++)
+            list_finish(&rv->load[j], &rs->load_mean[j], NULL);
+        free(rv->load);
+    }
+    *count = table->count;
+    free(table->items);
+    return stats;
+}
+
 /* Turns the collected values into mean, sample standard deviation and n. */
 static void finish_group(ReportGroup *g, GroupValues *gv) {
-    g->num_metrics = gv->num_metrics;
-    g->metrics = xcalloc((size_t)(gv->num_metrics ? gv->num_metrics : 1), sizeof(MetricStat));
-    for (int i = 0; i < gv->num_metrics; i++) {
-        MetricValues *mv = &gv->metrics[i];
-        MetricStat *ms = &g->metrics[i];
-        double sum = 0.0;
-        for (int j = 0; j < mv->count; j++)
-            sum += mv->values[j];
-        double mean = sum / mv->count;
-        double squares = 0.0;
-        for (int j = 0; j < mv->count; j++)
-            squares += (mv->values[j] - mean) * (mv->values[j] - mean);
-        ms->name = mv->name;
-        ms->mean = mean;
-        ms->std = mv->count > 1 ? sqrt(squares / (mv->count - 1)) : 0.0;
-        ms->n = mv->count;
-        free(mv->values);
+    g->metrics = metrics_finish(&gv->metrics, &g->num_metrics);
+    g->routing = routing_finish(&gv->routing, &g->num_routing);
+    g->num_tests = gv->num_tests;
+    g->tests = xcalloc((size_t)(gv->num_tests ? gv->num_tests : 1), sizeof(TestStat));
+    for (int i = 0; i < gv->num_tests; i++) {
+        TestValues *tv = &gv->tests[i];
+        TestStat *ts = &g->tests[i];
+        ts->label = tv->label;
+        ts->noise = tv->noise;
+        ts->n = tv->n;
+        ts->metrics = metrics_finish(&tv->metrics, &ts->num_metrics);
+        ts->routing = routing_finish(&tv->routing, &ts->num_routing);
     }
-    free(gv->metrics);
+    free(gv->tests);
     free(gv->seeds);
 }
 
@@ -460,6 +726,20 @@ int report_load_dir(ReportSet *out, const char *dir) {
     return rc;
 }
 
+static void free_metrics(MetricStat *metrics, int count) {
+    for (int j = 0; j < count; j++)
+        free(metrics[j].name);
+    free(metrics);
+}
+
+static void free_routing(RoutingStat *routing, int count) {
+    for (int j = 0; j < count; j++) {
+        free(routing[j].modality);
+        free(routing[j].load_mean);
+    }
+    free(routing);
+}
+
 void report_free(ReportSet *set) {
     for (int i = 0; i < set->num_groups; i++) {
         ReportGroup *g = &set->groups[i];
@@ -472,9 +752,15 @@ void report_free(ReportSet *set) {
         free(g->failure);
         for (int k = 0; k < EUAR_REPORT_NUM_SETTINGS; k++)
             free(g->settings[k]);
-        for (int j = 0; j < g->num_metrics; j++)
-            free(g->metrics[j].name);
-        free(g->metrics);
+        free_metrics(g->metrics, g->num_metrics);
+        free_routing(g->routing, g->num_routing);
+        for (int t = 0; t < g->num_tests; t++) {
+            free(g->tests[t].label);
+            free(g->tests[t].noise);
+            free_metrics(g->tests[t].metrics, g->tests[t].num_metrics);
+            free_routing(g->tests[t].routing, g->tests[t].num_routing);
+        }
+        free(g->tests);
     }
     free(set->groups);
     memset(set, 0, sizeof(*set));
@@ -491,9 +777,34 @@ const ReportGroup *report_find(const ReportSet *set, const char *suite, const ch
     return NULL;
 }
 
+const MetricStat *report_metric_find(const MetricStat *metrics, int count, const char *name) {
+    for (int i = 0; i < count; i++)
+        if (strcmp(metrics[i].name, name) == 0)
+            return &metrics[i];
+    return NULL;
+}
+
 const MetricStat *report_group_metric(const ReportGroup *group, const char *name) {
-    for (int i = 0; i < group->num_metrics; i++)
-        if (strcmp(group->metrics[i].name, name) == 0)
-            return &group->metrics[i];
+    return report_metric_find(group->metrics, group->num_metrics, name);
+}
+
+const char *report_accuracy_metric(const ReportGroup *group) {
+    if (strcmp(group->task, "classification") == 0)
+        return "acc";
+    return strcmp(group->protocol, "mmsa") == 0 ? "mmsa_non0_acc2" : "mib_acc2";
+}
+
+const TestStat *report_group_test(const ReportGroup *group, const char *label) {
+    for (int i = 0; i < group->num_tests; i++)
+        if (strcmp(group->tests[i].label, label) == 0)
+            return &group->tests[i];
+    return NULL;
+}
+
+const RoutingStat *report_routing_find(const RoutingStat *routing, int count,
+                                       const char *modality) {
+    for (int i = 0; i < count; i++)
+        if (strcmp(routing[i].modality, modality) == 0)
+            return &routing[i];
     return NULL;
 }

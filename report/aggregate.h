@@ -15,6 +15,33 @@ typedef struct {
     int n;
 } MetricStat;
 
+/* Routing of one modality (docs/results.md, routing.<modality>) over the finished seeds of a
+ * group. The mean expert sigma^2 of one seed is the load-weighted mean of sigma2 over the
+ * experts whose sigma2 is not null, sum_j load_j sigma2_j / sum_j load_j. Since sigma2_j is
+ * the mean over the test samples that selected expert j and load_j is proportional to their
+ * number, this is the mean sigma^2 over every (sample, selected expert) pair. */
+typedef struct {
+    char *modality;
+    /* Mean, sample standard deviation and n over the seeds with at least one non-null
+     * sigma2; n is 0 for experts without a variance (MLP experts). */
+    double sigma2_mean, sigma2_std;
+    int sigma2_n;
+    int num_experts;   /* length of the longest load array among the seeds */
+    double *load_mean; /* [num_experts] mean of load[j] over the seeds that have it */
+} RoutingStat;
+
+/* The test split of a group's seeds evaluated under one test-time condition (an entry of the
+ * result's `conditions` array), aggregated over the finished seeds that carry it. */
+typedef struct {
+    char *label;
+    char *noise; /* canonical noise spec of the first seed that carries the label */
+    int n;       /* finished seeds that carry the label */
+    MetricStat *metrics;
+    int num_metrics;
+    RoutingStat *routing; /* modalities in the order of the first seed */
+    int num_routing;
+} TestStat;
+
 /* The seeds of one (suite, dataset, condition, model) combination. */
 typedef struct {
     char *suite; /* "" when the results carry no cell.suite */
@@ -34,6 +61,10 @@ typedef struct {
     char *settings[EUAR_REPORT_NUM_SETTINGS];
     MetricStat *metrics; /* test-split metrics in the order of the first result read */
     int num_metrics;
+    RoutingStat *routing; /* routing over the test split as trained */
+    int num_routing;
+    TestStat *tests; /* test-time conditions in order of first appearance */
+    int num_tests;
 } ReportGroup;
 
 typedef struct {
@@ -43,7 +74,8 @@ typedef struct {
 } ReportSet;
 
 /* Reads every *.json result in dir (skipping temporary files, whose names contain ".tmp.")
- * in name order and groups them. Failed seeds count in n_failed but never in the metric
+ * in name order and groups them. A result without a `conditions` array has no test-time
+ * conditions. Failed seeds count in n_failed but never in the metric
  * statistics, since their metrics come from an epoch before the failure.
  * Returns 0, or -1 with err_set() naming the file and field on a malformed or newer-version
  * file, and when dir contains no results. On error *out is left empty. */
@@ -58,5 +90,19 @@ const ReportGroup *report_find(const ReportSet *set, const char *suite, const ch
 
 /* Returns the statistics of one metric of a group, or NULL when no finished seed has it. */
 const MetricStat *report_group_metric(const ReportGroup *group, const char *name);
+
+/* Returns the name of the accuracy metric of a group: "acc" for classification, the Acc2 of
+ * the protocol for regression ("mib_acc2", or "mmsa_non0_acc2" for protocol mmsa). */
+const char *report_accuracy_metric(const ReportGroup *group);
+
+/* Returns the test-time condition `label` of a group, or NULL. */
+const TestStat *report_group_test(const ReportGroup *group, const char *label);
+
+/* Returns the statistics of metric `name` in an array of MetricStat, or NULL. */
+const MetricStat *report_metric_find(const MetricStat *metrics, int count, const char *name);
+
+/* Returns the routing of `modality` in an array of RoutingStat, or NULL. */
+const RoutingStat *report_routing_find(const RoutingStat *routing, int count,
+                                       const char *modality);
 
 #endif

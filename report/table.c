@@ -7,38 +7,7 @@
 #include "core/common.h"
 #include "core/metrics.h"
 #include "report/report.h"
-
-/* Growing text buffer. */
-typedef struct {
-    char *data;
-    size_t len, cap;
-} TextBuf;
-
-static void text_printf(TextBuf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void text_printf(TextBuf *t, const char *fmt, ...) {
-    for (;;) {
-        size_t room = t->cap - t->len;
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->data ? t->data + t->len : NULL, room, fmt, ap);
-        va_end(ap);
-        EUAR_ASSERT(n >= 0);
-        if ((size_t)n < room) {
-            t->len += (size_t)n;
-            return;
-        }
-        t->cap = t->cap * 2 + (size_t)n + 256;
-        t->data = xrealloc(t->data, t->cap);
-    }
-}
-
-/* Returns the buffer as a NUL-terminated string owned by the caller. */
-static char *text_finish(TextBuf *t) {
-    if (!t->data)
-        return xstrdup("");
-    return t->data;
-}
+#include "report/text.h"
 
 /* One row or column label of a table and its position from cell.condition_index or
  * cell.model_index (-1 when no result carries one). */
@@ -54,16 +23,6 @@ typedef struct {
     AxisEntry *rows, *cols;
     int num_rows, num_cols;
 } TableView;
-
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-/* Loss, MAE and correlation are not fractions, so they are not shown in percent. */
-static int is_raw_metric(const char *name) {
-    return strcmp(name, "loss") == 0 || ends_with(name, "mae") || ends_with(name, "corr");
-}
 
 int report_is_metric(const char *name) {
     const char *names[EUAR_METRICS_MAX];
@@ -187,27 +146,6 @@ static int cell_metrics(const ReportGroup *g, const ReportOptions *options,
     return 3;
 }
 
-/* Footnotes of one table, numbered in order of first use. Equal texts share a number. */
-typedef struct {
-    char **texts;
-    int count;
-} Notes;
-
-static int notes_add(Notes *notes, const char *text) {
-    for (int i = 0; i < notes->count; i++)
-        if (strcmp(notes->texts[i], text) == 0)
-            return i + 1;
-    notes->texts = xrealloc(notes->texts, (size_t)(notes->count + 1) * sizeof(char *));
-    notes->texts[notes->count++] = xstrdup(text);
-    return notes->count;
-}
-
-static void notes_free(Notes *notes) {
-    for (int i = 0; i < notes->count; i++)
-        free(notes->texts[i]);
-    free(notes->texts);
-}
-
 /* The most common number of finished seeds among the table's cells, 0 if none finished. */
 static int common_seed_count(const ReportSet *set, const TableView *t) {
     int best = 0, best_votes = 0;
@@ -223,27 +161,6 @@ static int common_seed_count(const ReportSet *set, const TableView *t) {
         }
     }
     return best;
-}
-
-/* Writes Markdown-safe text: '|' would end a table cell. */
-static void append_escaped(TextBuf *out, const char *s) {
-    for (; *s; s++) {
-        if (*s == '|')
-            text_printf(out, "\\|");
-        else if (*s == '\n')
-            text_printf(out, " ");
-        else
-            text_printf(out, "%c", *s);
-    }
-}
-
-static void append_stat(TextBuf *out, const char *name, const MetricStat *ms) {
-    if (!ms)
-        text_printf(out, "n/a");
-    else if (is_raw_metric(name))
-        text_printf(out, "%.3f±%.3f", ms->mean, ms->std);
-    else
-        text_printf(out, "%.1f±%.1f", 100.0 * ms->mean, 100.0 * ms->std);
 }
 
 static void append_cell(TextBuf *out, const ReportGroup *g, const ReportOptions *options,
@@ -439,6 +356,222 @@ static void render_table(TextBuf *out, const ReportSet *set, const TableView *t,
     notes_free(&notes);
 }
 
+/* Returns 1 when a group of the table carries test-time conditions. */
+static int table_has_tests(const ReportSet *set, const TableView *t) {
+    for (int i = 0; i < t->num_groups; i++)
+        if (set->groups[t->groups[i]].num_tests > 0)
+            return 1;
+    return 0;
+}
+
+/* Lists the test-time conditions of the groups trained under `condition`, each label once in
+ * order of first appearance, the groups taken in model order. */
+static int collect_tests(const ReportSet *set, const TableView *t, const char *condition,
+                         const TestStat ***out) {
+    const TestStat **tests = NULL;
+    int count = 0;
+    for (int c = 0; c < t->num_cols; c++) {
+        const ReportGroup *g = table_cell(set, t, condition, t->cols[c].label);
+        for (int k = 0; g && k < g->num_tests; k++) {
+            int known = 0;
+            for (int i = 0; i < count && !known; i++)
+                known = strcmp(tests[i]->label, g->tests[k].label) == 0;
+            if (known)
+                continue;
+            tests = xrealloc(tests, (size_t)(count + 1) * sizeof(*tests));
+            tests[count++] = &g->tests[k];
+        }
+    }
+    *out = tests;
+    return count;
+}
+
+/* Metrics shown in a cell of the noise table: the --metric list, else the accuracy. */
+static int noise_cell_metrics(const ReportGroup *g, const ReportOptions *options,
+                              const char **names) {
+    if (options && options->metrics && options->num_metrics > 0)
+        return cell_metrics(g, options, names);
+    names[0] = report_accuracy_metric(g);
+    return 1;
+}
+
+/* Writes one cell of the noise table: the group's clean test split when test is NULL, else
+ * the test-time condition `test`. */
+static void append_noise_cell(TextBuf *out, const ReportGroup *g, const TestStat *test,
+                              const char *label, const ReportOptions *options, int common_n,
+                              Notes *notes) {
+    char note[768];
+    if (g && g->n_ok == 0) {
+        append_cell(out, g, options, common_n, notes);
+        return;
+    }
+    if (!g || (label && !test)) {
+        text_printf(out, "—");
+        return;
+    }
+    const char *names[EUAR_METRICS_MAX];
+    int count = noise_cell_metrics(g, options, names);
+    for (int i = 0; i < count; i++) {
+        const MetricStat *ms = test ? report_metric_find(test->metrics, test->num_metrics,
+                                                         names[i])
+                                    : report_group_metric(g, names[i]);
+        text_printf(out, "%s", i ? " / " : "");
+        append_stat(out, names[i], ms);
+    }
+    int n = test ? test->n : g->n_ok;
+    if (n != common_n) {
+        snprintf(note, sizeof(note), "n = %d seeds", n);
+        text_printf(out, " [%d]", notes_add(notes, note));
+    }
+    if (g->n_failed > 0) {
+        snprintf(note, sizeof(note), "%d of %d seeds failed (first: %s); the statistics cover "
+                 "the other %d", g->n_failed, g->n_failed + g->n_ok, g->failure, g->n_ok);
+        text_printf(out, " [%d]", notes_add(notes, note));
+    }
+    if (g->selected_on_test)
+        text_printf(out, " †");
+}
+
+/* Describes the cells of a noise table in the line above it. */
+static void append_noise_caption(TextBuf *out, const ReportSet *set, const TableView *t,
+                                 const ReportOptions *options, int common_n) {
+    const ReportGroup *first = &set->groups[t->groups[0]];
+    text_printf(out, "Test split under test-time noise. Cells: ");
+    if (options && options->metrics && options->num_metrics > 0) {
+        for (int i = 0; i < options->num_metrics; i++)
+            text_printf(out, "%s%s", i ? " / " : "", options->metrics[i]);
+        text_printf(out, " (fractions in %%)");
+    } else if (strcmp(first->task, "classification") == 0) {
+        text_printf(out, "accuracy in %%");
+    } else if (strcmp(first->protocol, "mmsa") == 0) {
+        text_printf(out, "Acc2 in %% (protocol mmsa: Non0 Acc2, y > 0 vs p > 0 over samples "
+                         "with a non-zero label)");
+    } else {
+        text_printf(out, "Acc2 in %% (protocol mib: y >= 0 vs p >= 0 over samples with a "
+                         "non-zero label)");
+    }
+    text_printf(out, "; mean ± sample standard deviation over n = %d seed%s. Column clean is "
+                "the test split as trained; each other column evaluates the same trained "
+                "models on the test split corrupted by the noise spec listed under the "
+                "table.\n\n", common_n, common_n == 1 ? "" : "s");
+}
+
+/* Writes the links to the plots of one training condition of a table. */
+static void append_plot_links(TextBuf *out, const TableView *t, const char *condition,
+                              const ReportOptions *options) {
+    const PlotSet *plots = options ? options->plots : NULL;
+    const char *dir = options && options->plots_link ? options->plots_link : "plots";
+    int listed = 0;
+    for (int i = 0; plots && i < plots->count; i++) {
+        const Plot *p = &plots->plots[i];
+        if (strcmp(p->suite, t->suite) != 0 || strcmp(p->dataset, t->dataset) != 0 ||
+            strcmp(p->condition, condition) != 0)
+            continue;
+        if (!listed++)
+            text_printf(out, "Plots:\n\n");
+        text_printf(out, "- ");
+        if (options->plots_rendered) {
+            text_printf(out, "[");
+            append_escaped(out, p->caption);
+            text_printf(out, "](%s/%s.png) ([SVG](%s/%s.svg), ", dir, p->stem, dir, p->stem);
+        } else {
+            append_escaped(out, p->caption);
+            text_printf(out, " (no image: gnuplot was not found; ");
+        }
+        text_printf(out, "[data](%s/%s.dat), [gnuplot script](%s/%s.gp))\n", dir, p->stem, dir,
+                    p->stem);
+    }
+    if (listed)
+        text_printf(out, "\n");
+}
+
+/* Writes the canonical noise spec of each test-time condition. */
+static void append_noise_specs(TextBuf *out, const TestStat **tests, int count,
+                               const ReportOptions *options) {
+    const char *doc = options && options->noise_doc ? options->noise_doc : "docs/noise.md";
+    for (int k = 0; k < count; k++) {
+        text_printf(out, "- ");
+        append_escaped(out, tests[k]->label);
+        text_printf(out, ": ");
+        if (strchr(tests[k]->noise, '`')) {
+            append_escaped(out, tests[k]->noise);
+        } else {
+            text_printf(out, "`");
+            append_escaped(out, tests[k]->noise);
+            text_printf(out, "`");
+        }
+        text_printf(out, " (types and options: [docs/noise.md](%s))\n", doc);
+    }
+    text_printf(out, "%s", count ? "\n" : "");
+}
+
+/* Renders a table of test-time noise results (EUAR Table 3): per training condition, rows
+ * are models and columns the clean test split, then each test-time condition. */
+static void render_noise_table(TextBuf *out, const ReportSet *set, const TableView *t,
+                               const ReportOptions *options) {
+    int common_n = common_seed_count(set, t);
+    text_printf(out, "## ");
+    if (t->suite[0])
+        text_printf(out, "%s: ", t->suite);
+    text_printf(out, "%s\n\n", t->dataset);
+    append_noise_caption(out, set, t, options, common_n);
+    for (int r = 0; r < t->num_rows; r++) {
+        const char *condition = t->rows[r].label;
+        Notes notes = {NULL, 0};
+        int any_missing = 0, any_test_selected = 0;
+        const TestStat **tests;
+        int num_tests = collect_tests(set, t, condition, &tests);
+        if (t->num_rows > 1) {
+            text_printf(out, "### trained under ");
+            append_escaped(out, condition);
+            text_printf(out, "\n\n");
+        }
+        text_printf(out, "| method | clean |");
+        for (int k = 0; k < num_tests; k++) {
+            text_printf(out, " ");
+            append_escaped(out, tests[k]->label);
+            text_printf(out, " |");
+        }
+        text_printf(out, "\n|---|---|");
+        for (int k = 0; k < num_tests; k++)
+            text_printf(out, "---|");
+        text_printf(out, "\n");
+        for (int c = 0; c < t->num_cols; c++) {
+            const ReportGroup *g = table_cell(set, t, condition, t->cols[c].label);
+            text_printf(out, "| ");
+            append_escaped(out, t->cols[c].label);
+            text_printf(out, " | ");
+            append_noise_cell(out, g, NULL, NULL, options, common_n, &notes);
+            any_missing |= !g;
+            for (int k = 0; k < num_tests; k++) {
+                const TestStat *test = g ? report_group_test(g, tests[k]->label) : NULL;
+                text_printf(out, " | ");
+                append_noise_cell(out, g, test, tests[k]->label, options, common_n, &notes);
+                any_missing |= !test && (!g || g->n_ok > 0);
+            }
+            text_printf(out, " |\n");
+            any_test_selected |= g && g->selected_on_test && g->n_ok > 0;
+        }
+        text_printf(out, "\n");
+        if (any_missing)
+            text_printf(out, "- — no result for this model and condition.\n");
+        for (int i = 0; i < notes.count; i++) {
+            text_printf(out, "- [%d] ", i + 1);
+            append_escaped(out, notes.texts[i]);
+            text_printf(out, ".\n");
+        }
+        if (any_test_selected)
+            text_printf(out, "- † selected on test Acc2 (the authors' protocol), optimistic.\n");
+        text_printf(out, "%s", any_missing || notes.count || any_test_selected ? "\n" : "");
+        append_noise_specs(out, tests, num_tests, options);
+        append_plot_links(out, t, condition, options);
+        free(tests);
+        notes_free(&notes);
+    }
+    append_settings(out, set, t);
+    text_printf(out, "\n");
+}
+
 char *report_render_markdown(const ReportSet *set, const ReportOptions *options) {
     TextBuf out = {NULL, 0, 0};
     TableView *tables;
@@ -447,8 +580,12 @@ char *report_render_markdown(const ReportSet *set, const ReportOptions *options)
     text_printf(&out, "# %s\n\n", title);
     text_printf(&out, "%d result files, aggregated by euar-bench %s.\n\n", set->num_files,
                 EUAR_VERSION);
-    for (int j = 0; j < count; j++)
-        render_table(&out, set, &tables[j], options);
+    for (int j = 0; j < count; j++) {
+        if (table_has_tests(set, &tables[j]))
+            render_noise_table(&out, set, &tables[j], options);
+        else
+            render_table(&out, set, &tables[j], options);
+    }
     free_tables(tables, count);
     return text_finish(&out);
 }

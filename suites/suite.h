@@ -26,12 +26,26 @@
  * arrays, duplicate labels or keys, unknown models and invalid noise specs are rejected with
  * the file, the JSON path (for example datasets[0].settings.foo) and the value.
  *
- * A cell is one training run: dataset x condition x model x seed, in that nesting order. Its
- * settings are the defaults, then the suite's settings, the dataset's settings, the quick
- * settings and the quick dataset settings (--quick only), each overriding the one before, and
- * finally seed = the cell's seed. The cell's canonical text lists every field and every
- * resolved setting as sorted key=value lines; 16 hex digits of its 64-bit FNV-1a hash name the
- * result file RESULTS/<hash>.json. */
+ * A condition is test-time when its spec is clean or every term has phase test. Any other
+ * condition is a training condition: a missing term (phase both by default), or a term with
+ * phase train or both.
+ *
+ * A cell is one training run. Each training condition gives one cell per (model, seed), trained
+ * and tested under its spec. All test-time conditions of a dataset share one cell per (model,
+ * seed), a grouped cell: the model is trained clean and its selected epoch is evaluated on the
+ * test split under each test-time spec (`euar train --test-noise LABEL=SPEC`, in suite order).
+ * The first clean test-time condition is not passed as --test-noise because the result's
+ * metrics.test already holds it; the grouped cell carries its label and index as its condition,
+ * or EUAR_SUITE_CLEAN_LABEL and the index of the group's first condition when the group has no
+ * clean condition. Cells are ordered dataset, condition, model, seed, with a grouped cell at the
+ * position of its first condition.
+ *
+ * A cell's settings are the defaults, then the suite's settings, the dataset's settings, the
+ * quick settings and the quick dataset settings (--quick only), each overriding the one before,
+ * and finally seed = the cell's seed. The cell's canonical text lists every field and every
+ * resolved setting as sorted key=value lines, plus one test_noise.NNN=LABEL=SPEC line per
+ * condition of a grouped cell unless its only condition is the clean one; 16 hex digits of its 64-bit FNV-1a hash name the result file
+ * RESULTS/<hash>.json. */
 #ifndef EUAR_SUITE_H
 #define EUAR_SUITE_H
 
@@ -45,6 +59,8 @@
 #define EUAR_SUITE_PATH_LEN 512
 #define EUAR_SUITE_VALUE_LEN 64
 #define EUAR_SUITE_MAX_SETTINGS 64
+/* Condition label of a grouped cell whose test-time conditions include no clean one. */
+#define EUAR_SUITE_CLEAN_LABEL "clean"
 
 /* A settings object of a suite file, values as text in file order. */
 typedef struct {
@@ -57,6 +73,7 @@ typedef struct {
     char label[EUAR_SUITE_LABEL_LEN];
     char noise[EUAR_NOISE_TEXT_LEN]; /* canonical text of the spec */
     NoiseSpec spec;
+    int test_time; /* suite_spec_is_test_time(&spec) */
 } SuiteCondition;
 
 typedef struct {
@@ -95,9 +112,11 @@ typedef struct {
     const char *suite;
     const char *dataset;
     const char *path;
-    const char *condition;
+    const char *condition; /* label; for a grouped cell, the condition of metrics.test */
     int condition_index;
-    const char *noise; /* canonical spec text, "none" when clean */
+    const char *noise; /* canonical spec text of training, "none" when clean */
+    int num_tests;     /* conditions of a grouped cell, 0 for a training condition */
+    const SuiteCondition **tests; /* [num_tests] in suite order, owned array */
     uint64_t noise_seed;
     const char *model;
     int model_index;
@@ -106,6 +125,10 @@ typedef struct {
     char *canonical; /* sorted key=value lines, owned */
     char hash[17];   /* 16 hex digits of hash_fnv1a64(canonical) */
 } SuiteCell;
+
+/* Returns 1 when a spec is clean or every term has phase test, so that a model trained clean
+ * can be evaluated under it without retraining. */
+int suite_spec_is_test_time(const NoiseSpec *spec);
 
 /* Reads and validates a suite file. Returns 0, or -1 with err_set() naming the file, the JSON
  * path and the value; `out` is then empty. */
@@ -126,7 +149,8 @@ void suite_cells_free(SuiteCell *cells, int count);
 char *suite_cell_canonical(const SuiteCell *c);
 
 /* Returns 1 when a cell matches an --only pattern: fnmatch(3) against
- * "DATASET/CONDITION/MODEL/SEED", or the pattern equals the cell's hash. */
+ * "DATASET/CONDITION/MODEL/SEED" with the cell's condition or, for a grouped cell, any of its
+ * conditions, or the pattern equals the cell's hash. */
 int suite_cell_matches(const SuiteCell *c, const char *pattern);
 
 /* What the runner does with a cell. */
@@ -147,11 +171,22 @@ int suite_result_state(const char *path, char *reason, int cap);
  * caller. */
 void suite_plan(const SuiteCell *cells, int count, const char *dir, SuiteCellPlan *plan);
 
+/* Returns 1 when condition i of a grouped cell is passed to the worker as --test-noise, 0 for
+ * the clean condition that the result's metrics.test reports. */
+int suite_cell_test_noise(const SuiteCell *c, int i);
+
+/* Writes the condition labels of a cell into buf: its label, or for a grouped cell the labels
+ * of its conditions joined by ','. */
+void suite_cell_conditions_text(const SuiteCell *c, char *buf, int cap);
+
 /* Builds the argument vector of the worker that runs a cell:
- *   EXE train --data PATH --model M --noise SPEC --noise-seed S --set key=value ...
+ *   EXE train --data PATH --model M --noise SPEC --noise-seed S
+ *       [--test-noise LABEL=SPEC ...] --set key=value ...
  *       --out DIR/<hash>.json --meta suite=NAME --meta dataset=LABEL --meta condition=LABEL
  *       --meta condition_index=I --meta model_index=J --meta hash=H
- * with one --set per setting. Returns a NULL-terminated array freed by suite_argv_free(). */
+ * with one --set per setting and, for a grouped cell, one --test-noise per condition in suite
+ * order except the clean condition that metrics.test reports. Returns a NULL-terminated array
+ * freed by suite_argv_free(). */
 char **suite_cell_argv(const SuiteCell *c, const char *exe, const char *dir);
 void suite_argv_free(char **argv);
 

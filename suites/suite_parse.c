@@ -10,6 +10,7 @@
 
 #include "core/common.h"
 #include "core/model.h"
+#include "core/result.h"
 
 /* Largest integer a JSON number (an IEEE double) represents exactly. */
 #define JSON_MAX_EXACT_INT 9007199254740992.0
@@ -245,6 +246,45 @@ static int read_condition(Reader *r, const cJSON *obj, SuiteCondition *out) {
         return bad(r, "%s", err_get());
     path_pop(r, mark);
     noise_describe(&out->spec, out->noise, sizeof(out->noise));
+    out->test_time = suite_spec_is_test_time(&out->spec);
+    /* euar train splits --test-noise LABEL=SPEC at the first '='. */
+    if (out->test_time && strchr(out->label, '=')) {
+        path_key(r, "label");
+        return bad(r, "invalid label \"%s\" of a test-time condition: it is passed as "
+                   "--test-noise LABEL=SPEC, so it cannot contain '='", out->label);
+    }
+    return 0;
+}
+
+/* Checks what the grouped cell of a dataset's test-time conditions needs: at most
+ * EUAR_RESULT_MAX_CONDITIONS --test-noise options, and when no test-time condition is clean,
+ * no training condition labelled EUAR_SUITE_CLEAN_LABEL, which the grouped cell then uses. */
+static int check_test_group(Reader *r, const SuiteDataset *ds) {
+    int runs = 0, has_clean = 0, grouped = 0, clean_label = -1;
+    for (int i = 0; i < ds->num_conditions; i++) {
+        const SuiteCondition *c = &ds->conditions[i];
+        if (!c->test_time) {
+            if (strcmp(c->label, EUAR_SUITE_CLEAN_LABEL) == 0)
+                clean_label = i;
+            continue;
+        }
+        grouped = 1;
+        if (c->spec.count == 0 && !has_clean)
+            has_clean = 1;
+        else
+            runs++;
+    }
+    if (runs > EUAR_RESULT_MAX_CONDITIONS)
+        return bad(r, "%d noisy test-time conditions; euar train evaluates at most %d per run, "
+                   "so split them over two entries of \"datasets\" with distinct labels", runs,
+                   EUAR_RESULT_MAX_CONDITIONS);
+    if (grouped && !has_clean && clean_label >= 0) {
+        path_index(r, clean_label);
+        return bad(r, "a training condition labelled \"%s\" clashes with the clean training "
+                   "of the test-time conditions, which takes this label when none of them is "
+                   "clean; rename it or add {\"label\": \"%s\", \"noise\": \"none\"}",
+                   EUAR_SUITE_CLEAN_LABEL, EUAR_SUITE_CLEAN_LABEL);
+    }
     return 0;
 }
 
@@ -301,6 +341,8 @@ static int read_dataset(Reader *r, const cJSON *obj, SuiteDataset *out) {
         out->num_conditions = i + 1;
         path_pop(r, item);
     }
+    if (check_test_group(r, out) != 0)
+        return -1;
     path_pop(r, mark);
     return 0;
 }

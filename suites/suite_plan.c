@@ -97,6 +97,12 @@ char **suite_cell_argv(const SuiteCell *c, const char *exe, const char *dir) {
     arg_push(&a, "%s", c->noise);
     arg_push(&a, "--noise-seed");
     arg_push(&a, "%" PRIu64, c->noise_seed);
+    for (int i = 0; i < c->num_tests; i++) {
+        if (!suite_cell_test_noise(c, i))
+            continue;
+        arg_push(&a, "--test-noise");
+        arg_push(&a, "%s=%s", c->tests[i]->label, c->tests[i]->noise);
+    }
     for (int i = 0; i < settings_count(); i++) {
         char value[64];
         settings_value(&c->settings, i, value, sizeof(value));
@@ -194,6 +200,7 @@ int suite_write_resolved(const Suite *s, int quick, const SuiteCell *cells, int 
             cJSON *cond = cJSON_CreateObject();
             cJSON_AddStringToObject(cond, "label", ds->conditions[c].label);
             cJSON_AddStringToObject(cond, "noise", ds->conditions[c].noise);
+            cJSON_AddBoolToObject(cond, "test_time", ds->conditions[c].test_time);
             cJSON_AddItemToArray(conds, cond);
         }
         cJSON_AddItemToArray(datasets, obj);
@@ -210,6 +217,13 @@ int suite_write_resolved(const Suite *s, int quick, const SuiteCell *cells, int 
         cJSON_AddStringToObject(obj, "model", c->model);
         cJSON_AddNumberToObject(obj, "model_index", c->model_index);
         cJSON_AddNumberToObject(obj, "seed", (double)c->seed);
+        /* A grouped cell lists every condition it reports. When "condition" names a clean
+         * one, the result's metrics.test contains it. */
+        if (c->num_tests > 0) {
+            cJSON *tests = cJSON_AddArrayToObject(obj, "test_conditions");
+            for (int t = 0; t < c->num_tests; t++)
+                cJSON_AddItemToArray(tests, cJSON_CreateString(c->tests[t]->label));
+        }
         cJSON_AddItemToArray(list, obj);
     }
 

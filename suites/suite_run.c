@@ -112,8 +112,10 @@ static void worker_report(const SuiteCell *c, const Worker *w, int status, int d
         snprintf(outcome, sizeof(outcome), "failed (wait status %d), see %s", status, log_path);
         counts->failed++;
     }
+    char conditions[EUAR_SUITE_PATH_LEN];
+    suite_cell_conditions_text(c, conditions, sizeof(conditions));
     fprintf(stderr, "[%d/%d] %s %s %s seed %" PRIu64 ": %s\n", done, total, c->dataset,
-            c->condition, c->model, c->seed, outcome);
+            conditions, c->model, c->seed, outcome);
 }
 
 /* Runs the cells listed in `todo` with up to `jobs` workers. */
@@ -195,8 +197,14 @@ static void print_dry_run(const SuiteCell *cells, const int *selected, int n,
     int finished = 0;
     for (int i = 0; i < n; i++) {
         const SuiteCell *c = &cells[selected[i]];
-        printf("%s  %-8s  %s/%s/%s/%" PRIu64 "\n", c->hash, plan_name(plan[selected[i]]),
+        printf("%s  %-8s  %s/%s/%s/%" PRIu64, c->hash, plan_name(plan[selected[i]]),
                c->dataset, c->condition, c->model, c->seed);
+        if (c->num_tests > 1 || (c->num_tests == 1 && suite_cell_test_noise(c, 0))) {
+            char conditions[EUAR_SUITE_PATH_LEN];
+            suite_cell_conditions_text(c, conditions, sizeof(conditions));
+            printf("  trained clean, tested under %s", conditions);
+        }
+        printf("\n");
         finished += plan[selected[i]] == EUAR_CELL_SKIP;
     }
     printf("%d cells, %d finished, %d to run\n", n, finished, n - finished);

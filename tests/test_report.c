@@ -9,7 +9,17 @@
  *   T/euar      seed 1 failed at epoch 12
  *   T/concat    missing
  * and dataset fmnist (classification) with one seed of concat under condition clean.
- * Temporary files (*.json.tmp.*, *.tmp.*.json) hold invalid JSON and must be skipped. */
+ * Temporary files (*.json.tmp.*, *.tmp.*.json) hold invalid JSON and must be skipped.
+ *
+ * Folder "noise": suite noise, dataset synth-mvsa (classification), training condition clean,
+ * models euar (model_index 0) and concat (1), seeds k = 1-3, each evaluated under sp5, sp10
+ * (saltpepper eps 5 and 10), g5 and g10 (gaussian eps 5 and 10). Accuracy in %:
+ *   euar    clean 80/82/84, sp5 70/72/74, sp10 60/62/64, g5 75/77/79, g10 65/66/67
+ *   concat  clean 80/80/80, sp5 60/65/70, sp10 50/55/60, g5 70/70/70, g10 50/60/70
+ * euar routing, image: clean load [0.5, 0.25, 0.25, 0] and sigma2 k * [1, 2, 4, null], whose
+ * load-weighted mean is 2k (mean 4, std 2); under a condition load [0.4, 0.3, 0.2, 0.1] and
+ * sigma2 c k for every expert, c = 3, 4, 2.5, 6 for sp5, sp10, g5, g10 (mean 2c, std c).
+ * Text: load 0.25 and sigma2 0.5 for every expert everywhere. concat has no routing. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <setjmp.h>
@@ -42,6 +52,7 @@ static void check_contains(const char *text, const char *needle) {
 }
 
 static char main_dir[256];
+static char noise_dir[256];
 
 static void write_text(const char *dir, const char *name, const char *text) {
     char path[512];
@@ -271,7 +282,7 @@ static void table_classification(void **state) {
 static void table_metric_option(void **state) {
     (void)state;
     const char *metrics[] = {"acc7", "loss", "mmsa_mae"};
-    ReportOptions options = {"results", metrics, 3};
+    ReportOptions options = {.title = "results", .metrics = metrics, .num_metrics = 3};
     char *md = render_main(&options);
     assert_contains(md, "# results");
     assert_contains(md, "| T+A | 30.0±10.0 / 1.400±0.100 / n/a [1] |");
@@ -347,6 +358,382 @@ static void load_empty_folder(void **state) {
     expect_load_error("x.json.tmp.99", "{", "run `make suite-missing` first");
 }
 
+
+/* Test-time conditions of the noise folder: labels, specs, and a sigma2 multiplier. */
+static const char *const noise_labels[4] = {"sp5", "sp10", "g5", "g10"};
+static const char *const noise_specs[4] = {
+    "saltpepper:eps=5,p=0.5,convention=10,phase=test",
+    "saltpepper:eps=10,p=0.5,convention=10,phase=test",
+    "gaussian:eps=5,p=0.5,scale=10,range=clip,field=fresh,phase=test",
+    "gaussian:eps=10,p=0.5,scale=10,range=clip,field=fresh,phase=test",
+};
+static const double noise_sigma2_scale[4] = {3.0, 4.0, 2.5, 6.0};
+/* Accuracy [model][seed][clean, sp5, sp10, g5, g10]. */
+static const double noise_acc[2][3][5] = {
+    {{0.80, 0.70, 0.60, 0.75, 0.65}, {0.82, 0.72, 0.62, 0.77, 0.66},
+     {0.84, 0.74, 0.64, 0.79, 0.67}},
+    {{0.80, 0.60, 0.50, 0.70, 0.50}, {0.80, 0.65, 0.55, 0.70, 0.60},
+     {0.80, 0.70, 0.60, 0.70, 0.70}},
+};
+
+/* Writes the routing object of euar for seed k; c = 0 gives the clean routing. */
+static void euar_routing(char *buf, size_t cap, int k, double c) {
+    const char *text = "\"text\": {\"load\": [0.25, 0.25, 0.25, 0.25], "
+                       "\"sigma2\": [0.5, 0.5, 0.5, 0.5]}";
+    if (c == 0.0)
+        snprintf(buf, cap, "{\"image\": {\"load\": [0.5, 0.25, 0.25, 0], \"sigma2\": "
+                 "[%d, %d, %d, null]}, %s}", k, 2 * k, 4 * k, text);
+    else
+        snprintf(buf, cap, "{\"image\": {\"load\": [0.4, 0.3, 0.2, 0.1], \"sigma2\": "
+                 "[%.17g, %.17g, %.17g, %.17g]}, %s}", c * k, c * k, c * k, c * k, text);
+}
+
+/* Writes one seed of a model of the noise folder into dir, with the given model name. */
+static void write_noise_result(const char *dir, const char *model, int model_index, int m,
+                               int k, const char *const *labels) {
+    char text[16384], routing[1024], conditions[12288];
+    size_t len = 0;
+    conditions[0] = '\0';
+    for (int c = 0; c < 4; c++) {
+        if (m == 0)
+            euar_routing(routing, sizeof(routing), k, noise_sigma2_scale[c]);
+        else
+            snprintf(routing, sizeof(routing), "{}");
+        len += (size_t)snprintf(conditions + len, sizeof(conditions) - len,
+                                "%s{\"label\": \"%s\", \"noise\": \"%s\", \"metrics\": "
+                                "{\"loss\": 1.0, \"acc\": %.17g, \"macro_f1\": 0.5}, "
+                                "\"routing\": %s}", c ? ", " : "", labels[c], noise_specs[c],
+                                noise_acc[m][k - 1][c + 1], routing);
+    }
+    if (m == 0)
+        euar_routing(routing, sizeof(routing), k, 0.0);
+    else
+        snprintf(routing, sizeof(routing), "{}");
+    snprintf(text, sizeof(text),
+             "{\"format\": \"euar-bench-result\", \"format_version\": 1,\n"
+             " \"status\": \"ok\", \"failure\": null,\n"
+             " \"cell\": {\"suite\": \"noise\", \"dataset\": \"synth-mvsa\", \"condition\": "
+             "\"clean\",\n   \"condition_index\": 0, \"model\": \"%s\", \"model_index\": %d, "
+             "\"seed\": %d,\n   \"settings\": {\"epochs\": \"10\", \"batch\": \"16\", \"lr\": "
+             "\"0.001\", \"experts\": \"4\", \"top_k\": \"2\", \"hidden\": \"64\"}},\n"
+             " \"task\": \"classification\", \"num_classes\": 3, \"select\": \"valid-loss\",\n"
+             " \"metrics\": {\"valid\": {\"loss\": 1.0}, \"test\": {\"loss\": 1.0, \"acc\": "
+             "%.17g, \"macro_f1\": 0.5}},\n \"routing\": %s,\n \"conditions\": [%s]}\n",
+             model, model_index, k, noise_acc[m][k - 1][0], routing, conditions);
+    char name[64];
+    snprintf(name, sizeof(name), "%016x.json", (unsigned)(m * 31 + k * 7 + 5));
+    write_text(dir, name, text);
+}
+
+static void write_noise_folder(const char *dir, const char *const *models,
+                               const char *const *labels) {
+    for (int m = 0; m < 2; m++)
+        for (int k = 1; k <= 3; k++)
+            write_noise_result(dir, models[m], m, m, k, labels);
+}
+
+static const char *const noise_models[2] = {"euar", "concat"};
+
+static int setup_noise(void) {
+    make_temp_dir(noise_dir, sizeof(noise_dir));
+    write_noise_folder(noise_dir, noise_models, noise_labels);
+    return 0;
+}
+
+static void noise_aggregate_tests(void **state) {
+    (void)state;
+    ReportSet set;
+    assert_int_equal(report_load_dir(&set, noise_dir), 0);
+    const ReportGroup *g = report_find(&set, "noise", "synth-mvsa", "clean", "concat");
+    assert_non_null(g);
+    assert_int_equal(g->num_tests, 4);
+    assert_string_equal(g->tests[1].label, "sp10");
+    assert_string_equal(g->tests[1].noise, noise_specs[1]);
+    const TestStat *g10 = report_group_test(g, "g10");
+    assert_non_null(g10);
+    assert_int_equal(g10->n, 3);
+    const MetricStat *acc = report_metric_find(g10->metrics, g10->num_metrics, "acc");
+    assert_non_null(acc);
+    assert_near(acc->mean, 0.6, 1e-12);
+    assert_near(acc->std, 0.1, 1e-12);
+    assert_int_equal(acc->n, 3);
+    report_free(&set);
+}
+
+/* Clean image sigma2 per seed is the load-weighted 2k, not the plain mean 7k/3. */
+static void noise_aggregate_sigma2(void **state) {
+    (void)state;
+    ReportSet set;
+    assert_int_equal(report_load_dir(&set, noise_dir), 0);
+    const ReportGroup *g = report_find(&set, "noise", "synth-mvsa", "clean", "euar");
+    assert_non_null(g);
+    const RoutingStat *image = report_routing_find(g->routing, g->num_routing, "image");
+    assert_non_null(image);
+    assert_near(image->sigma2_mean, 4.0, 1e-12);
+    assert_near(image->sigma2_std, 2.0, 1e-12);
+    assert_int_equal(image->sigma2_n, 3);
+    assert_int_equal(image->num_experts, 4);
+    assert_near(image->load_mean[0], 0.5, 1e-12);
+    assert_near(image->load_mean[3], 0.0, 0.0);
+    const TestStat *sp10 = report_group_test(g, "sp10");
+    assert_non_null(sp10);
+    const RoutingStat *noisy = report_routing_find(sp10->routing, sp10->num_routing, "image");
+    assert_non_null(noisy);
+    assert_near(noisy->sigma2_mean, 8.0, 1e-12);
+    assert_near(noisy->sigma2_std, 4.0, 1e-12);
+    const ReportGroup *concat = report_find(&set, "noise", "synth-mvsa", "clean", "concat");
+    assert_non_null(concat);
+    assert_int_equal(concat->num_routing, 0);
+    report_free(&set);
+}
+
+static char *render_noise(const ReportOptions *options) {
+    ReportSet set;
+    assert_int_equal(report_load_dir(&set, noise_dir), 0);
+    char *text = report_render_markdown(&set, options);
+    report_free(&set);
+    return text;
+}
+
+static void noise_table_cells(void **state) {
+    (void)state;
+    char *md = render_noise(NULL);
+    assert_contains(md, "## noise: synth-mvsa\n");
+    assert_contains(md, "\n| method | clean | sp5 | sp10 | g5 | g10 |\n|---|---|---|---|---|---|\n");
+    assert_contains(md, "\n| euar | 82.0±2.0 | 72.0±2.0 | 62.0±2.0 | 77.0±2.0 | 66.0±1.0 |\n");
+    assert_contains(md, "\n| concat | 80.0±0.0 | 65.0±5.0 | 55.0±5.0 | 70.0±0.0 | 60.0±10.0 |\n");
+    assert_contains(md, "Cells: accuracy in %; mean ± sample standard deviation over n = 3 "
+                        "seeds.");
+    assert_null(strstr(md, "| condition |"));
+    free(md);
+}
+
+static void noise_table_spec_lines(void **state) {
+    (void)state;
+    char *md = render_noise(NULL);
+    assert_contains(md, "\n- sp5: `saltpepper:eps=5,p=0.5,convention=10,phase=test` (types "
+                        "and options: [docs/noise.md](docs/noise.md))\n");
+    assert_contains(md, "\n- g10: `gaussian:eps=10,p=0.5,scale=10,range=clip,field=fresh,"
+                        "phase=test` (types and options: [docs/noise.md](docs/noise.md))\n");
+    ReportOptions options = {.noise_doc = "../../docs/noise.md"};
+    char *linked = render_noise(&options);
+    assert_contains(linked, "(types and options: [docs/noise.md](../../docs/noise.md))");
+    free(linked);
+    free(md);
+}
+
+static void noise_level_parse(void **state) {
+    (void)state;
+    NoiseLevel level;
+    assert_int_equal(report_noise_level(noise_specs[0], &level), 0);
+    assert_string_equal(level.type, "saltpepper");
+    assert_string_equal(level.series, "saltpepper");
+    assert_near(level.level, 5.0, 0.0);
+    assert_int_equal(report_noise_level(noise_specs[3], &level), 0);
+    assert_string_equal(level.type, "gaussian");
+    assert_near(level.level, 10.0, 0.0);
+    assert_int_equal(report_noise_level("blank:ratio=0.5,p=0.5,phase=test", &level), 0);
+    assert_string_equal(level.type, "blank");
+    assert_string_equal(level.level_key, "ratio");
+    assert_near(level.level, 0.5, 0.0);
+    assert_int_equal(report_noise_level("blank:ratio=1,p=1@text+gaussian:eps=10,p=0.5@image",
+                                        &level), 0);
+    assert_string_equal(level.type, "gaussian");
+    assert_string_equal(level.series, "blank@text+gaussian@image");
+    assert_int_equal(level.num_terms, 2);
+    assert_near(level.level, 10.0, 0.0);
+    assert_int_equal(report_noise_level("none", &level), -1);
+    assert_int_equal(report_noise_level("missing:keep=text,audio,phase=test", &level), -1);
+    assert_int_equal(report_noise_level("gaussian:eps=abc", &level), -1);
+}
+
+static const Plot *find_plot(const PlotSet *plots, const char *stem) {
+    for (int i = 0; i < plots->count; i++)
+        if (strcmp(plots->plots[i].stem, stem) == 0)
+            return &plots->plots[i];
+    fail_msg("no plot %s among %d", stem, plots->count);
+    return NULL;
+}
+
+static void noise_plot_data(void **state) {
+    (void)state;
+    ReportSet set;
+    assert_int_equal(report_load_dir(&set, noise_dir), 0);
+    PlotSet plots;
+    report_plots_build(&set, &plots);
+    /* accuracy x 2 types, sigma2 of euar x 2 types, load of euar x 2 modalities */
+    assert_int_equal(plots.count, 6);
+    const Plot *acc = find_plot(&plots, "noise-synth-mvsa-accuracy-saltpepper");
+    assert_contains(acc->dat, "\n# level euar.mean euar.std concat.mean concat.std\n"
+                              "0 82 2 80 0\n5 72 2 65 5\n10 62 2 55 5\n");
+    const Plot *gauss = find_plot(&plots, "noise-synth-mvsa-accuracy-gaussian");
+    assert_contains(gauss->dat, "\n0 82 2 80 0\n5 77 2 70 0\n10 66 1 60 10\n");
+    const Plot *sigma2 = find_plot(&plots, "noise-synth-mvsa-sigma2-saltpepper-euar");
+    assert_contains(sigma2->dat, "\n# level image.mean image.std text.mean text.std\n"
+                                 "0 4 2 0.5 0\n5 6 3 0.5 0\n10 8 4 0.5 0\n");
+    const Plot *load = find_plot(&plots, "noise-synth-mvsa-load-euar-image");
+    assert_contains(load->dat, "\n# expert clean sp10 g10\n0 0.5 0.4 0.4\n1 0.25 0.3 0.3\n"
+                               "2 0.25 0.2 0.2\n3 0 0.1 0.1\n");
+    assert_contains(acc->gp, "using 1:2:3 with yerrorlines title 'euar'");
+    assert_contains(acc->gp, "set output 'noise-synth-mvsa-accuracy-saltpepper.svg'");
+    report_plots_free(&plots);
+    report_free(&set);
+}
+
+static void noise_plot_links(void **state) {
+    (void)state;
+    ReportSet set;
+    assert_int_equal(report_load_dir(&set, noise_dir), 0);
+    PlotSet plots;
+    report_plots_build(&set, &plots);
+    ReportOptions options = {.plots = &plots, .plots_rendered = 1};
+    char *md = report_render_markdown(&set, &options);
+    assert_contains(md, "- [accuracy under saltpepper noise, synth-mvsa]"
+                        "(plots/noise-synth-mvsa-accuracy-saltpepper.png) ([SVG]"
+                        "(plots/noise-synth-mvsa-accuracy-saltpepper.svg), [data]"
+                        "(plots/noise-synth-mvsa-accuracy-saltpepper.dat), [gnuplot script]"
+                        "(plots/noise-synth-mvsa-accuracy-saltpepper.gp))\n");
+    free(md);
+    report_plots_free(&plots);
+    report_free(&set);
+}
+
+static long file_size(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    return size;
+}
+
+/* Checks the files of one plot: .dat and .gp always, PNG and SVG when images is 1. */
+static void check_plot_files(const char *dir, const char *stem, int images) {
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s.dat", dir, stem);
+    assert_true(file_size(path) > 0);
+    snprintf(path, sizeof(path), "%s/%s.gp", dir, stem);
+    assert_true(file_size(path) > 0);
+    snprintf(path, sizeof(path), "%s/%s.png", dir, stem);
+    if (!images) {
+        assert_int_equal(file_size(path), -1);
+        return;
+    }
+    if (file_size(path) <= 2048)
+        fail_msg("%s has %ld bytes, expected a PNG over 2 KB", path, file_size(path));
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char head[8] = {0};
+    assert_int_equal(fread(head, 1, 8, f), 8);
+    fclose(f);
+    assert_memory_equal(head, "\x89PNG\r\n\x1a\n", 8);
+    snprintf(path, sizeof(path), "%s/%s.svg", dir, stem);
+    char *svg = read_file_text(path, NULL);
+    assert_non_null(svg);
+    assert_contains(svg, "<svg");
+    free(svg);
+}
+
+/* Writes the plots of folder dir into dir/plots with gnuplot (when images) or without. */
+static void write_plots(const char *dir, int images, char *plots_dir, size_t cap) {
+    ReportSet set;
+    assert_int_equal(report_load_dir(&set, dir), 0);
+    PlotSet plots;
+    report_plots_build(&set, &plots);
+    char gnuplot[1024];
+    int found = report_gnuplot_find(gnuplot, sizeof(gnuplot));
+    snprintf(plots_dir, cap, "%s/plots", dir);
+    int rc = report_plots_write(&plots, plots_dir, images && found ? gnuplot : NULL);
+    if (rc != 0)
+        fail_msg("report_plots_write: %s", err_get());
+    report_plots_free(&plots);
+    report_free(&set);
+}
+
+static void plots_without_gnuplot(void **state) {
+    (void)state;
+    char dir[256], plots_dir[512];
+    make_temp_dir(dir, sizeof(dir));
+    write_noise_folder(dir, noise_models, noise_labels);
+    write_plots(dir, 0, plots_dir, sizeof(plots_dir));
+    check_plot_files(plots_dir, "noise-synth-mvsa-accuracy-gaussian", 0);
+    check_plot_files(plots_dir, "noise-synth-mvsa-load-euar-text", 0);
+    remove_dir(dir);
+}
+
+static void plots_gnuplot_images(void **state) {
+    (void)state;
+    char gnuplot[1024];
+    if (!report_gnuplot_find(gnuplot, sizeof(gnuplot)))
+        skip();
+    char dir[256], plots_dir[512];
+    make_temp_dir(dir, sizeof(dir));
+    write_noise_folder(dir, noise_models, noise_labels);
+    write_plots(dir, 1, plots_dir, sizeof(plots_dir));
+    check_plot_files(plots_dir, "noise-synth-mvsa-accuracy-saltpepper", 1);
+    check_plot_files(plots_dir, "noise-synth-mvsa-sigma2-gaussian-euar", 1);
+    check_plot_files(plots_dir, "noise-synth-mvsa-load-euar-image", 1);
+    remove_dir(dir);
+}
+
+/* Quotes, spaces, '@', '#', '\' and ';' in model and condition labels stay inside the gnuplot
+ * strings, so every script still runs. */
+static void plots_odd_labels(void **state) {
+    (void)state;
+    char gnuplot[1024];
+    if (!report_gnuplot_find(gnuplot, sizeof(gnuplot)))
+        skip();
+    const char *models[2] = {"euar", "it's \\\"q\\\" @x #1; \\\\n"};
+    const char *labels[4] = {"sp 5's", "sp10 \\\"x\\\"", "g5@", "g'10; #"};
+    char dir[256], plots_dir[512];
+    make_temp_dir(dir, sizeof(dir));
+    write_noise_folder(dir, models, labels);
+    write_plots(dir, 1, plots_dir, sizeof(plots_dir));
+    check_plot_files(plots_dir, "noise-synth-mvsa-accuracy-saltpepper", 1);
+    check_plot_files(plots_dir, "noise-synth-mvsa-load-euar-image", 1);
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/noise-synth-mvsa-accuracy-saltpepper.gp", plots_dir);
+    char *gp = read_file_text(path, NULL);
+    assert_non_null(gp);
+    assert_contains(gp, "title 'it''s \"q\" @x #1; \\n'");
+    free(gp);
+    snprintf(path, sizeof(path), "%s/noise-synth-mvsa-load-euar-image.gp", plots_dir);
+    gp = read_file_text(path, NULL);
+    assert_non_null(gp);
+    assert_contains(gp, "title 'g''10; #'");
+    free(gp);
+    remove_dir(dir);
+}
+
+static void load_bad_conditions(void **state) {
+    (void)state;
+    expect_load_error("badcond.json",
+                      "{\"format\": \"euar-bench-result\", \"format_version\": 1, "
+                      "\"status\": \"ok\", \"task\": \"regression\", "
+                      "\"cell\": {\"dataset\": \"d\", \"condition\": \"c\", \"model\": \"m\"}, "
+                      "\"conditions\": [{\"label\": \"sp5\", \"noise\": \"x\"}, "
+                      "{\"noise\": \"y\"}]}",
+                      "badcond.json: field 'conditions[1].label' is missing");
+    expect_load_error("badrouting.json",
+                      "{\"format\": \"euar-bench-result\", \"format_version\": 1, "
+                      "\"status\": \"ok\", \"task\": \"regression\", "
+                      "\"cell\": {\"dataset\": \"d\", \"condition\": \"c\", \"model\": \"m\"}, "
+                      "\"routing\": {\"text\": {\"load\": [0.5, \"x\"]}}}",
+                      "badrouting.json: field 'routing.text.load' must be an array of numbers");
+}
+
+static int setup_all(void **state) {
+    setup_main(state);
+    return setup_noise();
+}
+
+static int teardown_all(void **state) {
+    teardown_main(state);
+    remove_dir(noise_dir);
+    return 0;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(aggregate_mean_std_n),
@@ -367,6 +754,17 @@ int main(void) {
         cmocka_unit_test(load_newer_version),
         cmocka_unit_test(load_missing_field),
         cmocka_unit_test(load_empty_folder),
+        cmocka_unit_test(load_bad_conditions),
+        cmocka_unit_test(noise_aggregate_tests),
+        cmocka_unit_test(noise_aggregate_sigma2),
+        cmocka_unit_test(noise_table_cells),
+        cmocka_unit_test(noise_table_spec_lines),
+        cmocka_unit_test(noise_level_parse),
+        cmocka_unit_test(noise_plot_data),
+        cmocka_unit_test(noise_plot_links),
+        cmocka_unit_test(plots_without_gnuplot),
+        cmocka_unit_test(plots_gnuplot_images),
+        cmocka_unit_test(plots_odd_labels),
     };
-    return cmocka_run_group_tests(tests, setup_main, teardown_main);
+    return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }
