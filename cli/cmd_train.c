@@ -40,7 +40,7 @@ static void evaluate_conditions(void *ctx, Model *m) {
         noise_describe(&prep.noise, tc->canonical[c], sizeof(tc->canonical[c]));
         memset(&m->stats, 0, sizeof(m->stats));
         m->stats.enabled = 1;
-        train_evaluate(m, &prep.data.test, &tc->metrics[c], NULL);
+        train_evaluate(m, &prep.data.test, &tc->metrics[c], NULL, NULL);
         m->stats.enabled = 0;
         m->stats.samples = prep.data.test.n;
         tc->routing[c] = m->stats;

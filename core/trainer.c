@@ -161,7 +161,7 @@ static double metric_value(const MetricSet *ms, const char *name) {
 
 static void evaluate_split(Model *m, const SplitData *split, const DeviceSplit *dev,
                            BatchBuffers *bb, float *pred, int32_t *pred_cls, int32_t *idx,
-                           MetricSet *out) {
+                           MetricSet *out, float *joint) {
     const Backend *be = m->be;
     int c = m->out_dim, max_b = m->shape.max_batch;
     double loss = 0.0;
@@ -174,6 +174,9 @@ static void evaluate_split(Model *m, const SplitData *split, const DeviceSplit *
         model_forward(m, &batch, 0);
         loss += m->loss.task * b;
         be->download(pred + (size_t)start * c, m->out, sizeof(float) * (size_t)b * c);
+        if (joint)
+            be->download(joint + (size_t)start * m->joint_dim, m->joint,
+                         sizeof(float) * (size_t)b * m->joint_dim);
     }
     memset(out, 0, sizeof(*out));
     out->loss = loss / split->n;
@@ -196,7 +199,8 @@ static void evaluate_split(Model *m, const SplitData *split, const DeviceSplit *
     }
 }
 
-void train_evaluate(Model *m, const SplitData *split, MetricSet *out, float *pred) {
+void train_evaluate(Model *m, const SplitData *split, MetricSet *out, float *pred,
+                    float *joint) {
     DeviceSplit dev;
     BatchBuffers bb;
     device_split_upload(&dev, m->be, &m->shape, split);
@@ -204,7 +208,7 @@ void train_evaluate(Model *m, const SplitData *split, MetricSet *out, float *pre
     float *p = pred ? pred : xmalloc(sizeof(float) * (size_t)split->n * m->out_dim);
     int32_t *cls = xmalloc(sizeof(int32_t) * (size_t)split->n);
     int32_t *idx = xmalloc(sizeof(int32_t) * (size_t)m->shape.max_batch);
-    evaluate_split(m, split, &dev, &bb, p, cls, idx, out);
+    evaluate_split(m, split, &dev, &bb, p, cls, idx, out, joint);
     if (!pred)
         free(p);
     free(cls);
@@ -340,13 +344,15 @@ int train_run_hooked(const char *model_name, const Settings *s, const TrainData 
         int evaluate = epoch % s->eval_every == 0 || epoch == s->epochs;
         if (evaluate) {
             MetricSet valid;
-            evaluate_split(m, &data->valid, &dev_valid, &bb, pred, pred_cls, eval_idx, &valid);
+            evaluate_split(m, &data->valid, &dev_valid, &bb, pred, pred_cls, eval_idx, &valid,
+                           NULL);
             rec->valid_loss = valid.loss;
             rec->valid_metric = metric_value(&valid, headline);
             MetricSet test;
             double score;
             if (s->select == EUAR_SELECT_TEST_ACC2) {
-                evaluate_split(m, &data->test, &dev_test, &bb, pred, pred_cls, eval_idx, &test);
+                evaluate_split(m, &data->test, &dev_test, &bb, pred, pred_cls, eval_idx, &test,
+                               NULL);
                 score = metric_value(&test, headline);
             } else {
                 score = s->select == EUAR_SELECT_VALID_LOSS ? valid.loss : rec->valid_metric;
@@ -355,7 +361,8 @@ int train_run_hooked(const char *model_name, const Settings *s, const TrainData 
                 best = score;
                 memset(&m->stats, 0, sizeof(m->stats));
                 m->stats.enabled = 1;
-                evaluate_split(m, &data->test, &dev_test, &bb, pred, pred_cls, eval_idx, &test);
+                evaluate_split(m, &data->test, &dev_test, &bb, pred, pred_cls, eval_idx, &test,
+                               NULL);
                 m->stats.enabled = 0;
                 m->stats.samples = data->test.n;
                 out->selected_epoch = epoch;

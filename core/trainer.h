@@ -82,7 +82,9 @@ void train_result_free(TrainResult *r);
 const char *train_headline_metric(const Settings *s, OutputKind output);
 
 /* Evaluates `m` on a split: task loss and metrics, and routing statistics when
- * m->stats.enabled. `pred` receives [n, out_dim] outputs when not NULL. */
-void train_evaluate(Model *m, const SplitData *split, MetricSet *out, float *pred);
+ * m->stats.enabled. `pred` receives [n, out_dim] outputs and `joint` the [n, m->joint_dim]
+ * fused representations before the output layer, each when not NULL. */
+void train_evaluate(Model *m, const SplitData *split, MetricSet *out, float *pred,
+                    float *joint);
 
 #endif

@@ -215,7 +215,7 @@ typedef struct {
 static void evaluate_in_hook(void *ctx, Model *m) {
     HookState *hs = ctx;
     hs->calls++;
-    train_evaluate(m, hs->test, &hs->metrics, NULL);
+    train_evaluate(m, hs->test, &hs->metrics, NULL, NULL);
 }
 
 /* The hook sees the parameters of the selected epoch: evaluating the clean test split there
