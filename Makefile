@@ -106,6 +106,7 @@ test-unit: $(TEST_BIN) bin/euar
 
 test-e2e: bin/euar data
 	tests/e2e_quick.sh
+	tests/e2e_noise.sh
 
 bench: bin/euar data/synth-mosi.h5
 	bench/run.sh
