@@ -11,6 +11,7 @@
 #include "cli/prepare.h"
 #include "core/common.h"
 #include "core/result.h"
+#include "report/joint_file.h"
 
 /* Test-time conditions, evaluated by the hook after training. */
 typedef struct {
@@ -24,12 +25,44 @@ typedef struct {
     MetricSet metrics[EUAR_RESULT_MAX_CONDITIONS];
     RoutingStats routing[EUAR_RESULT_MAX_CONDITIONS];
     int failed;
+    const char *joint_out;       /* --joint-out file, or NULL */
+    const PreparedData *trained; /* the data the model was trained on */
+    JointFile joint;
 } TestConditions;
+
+/* Evaluates the clean test split once more to keep its joint representations. */
+static float *clean_joint(TestConditions *tc, Model *m) {
+    const SplitData *test = &tc->trained->data.test;
+    float *joint = xmalloc(sizeof(float) * (size_t)test->n * m->joint_dim);
+    MetricSet unused;
+    train_evaluate(m, test, &unused, NULL, joint);
+    return joint;
+}
 
 /* Loads the data again with each test-time spec and evaluates the selected model on its
  * test split. Each load reads the file once; training data is not touched. */
 static void evaluate_conditions(void *ctx, Model *m) {
     TestConditions *tc = ctx;
+    JointFile *jf = &tc->joint;
+    if (tc->joint_out) {
+        const Dataset *ds = &tc->trained->ds;
+        const SplitData *test = &tc->trained->data.test;
+        snprintf(jf->model, sizeof(jf->model), "%s", m->kind->name);
+        snprintf(jf->dataset, sizeof(jf->dataset), "%s", ds->name);
+        jf->classification = ds->task == EUAR_TASK_CLASSIFICATION;
+        jf->num_classes = ds->num_classes;
+        jf->n = test->n;
+        jf->dim = m->joint_dim;
+        jf->labels = test->y ? xmalloc(sizeof(float) * (size_t)test->n) : NULL;
+        jf->classes = test->cls ? xmalloc(sizeof(int32_t) * (size_t)test->n) : NULL;
+        if (jf->labels)
+            memcpy(jf->labels, test->y, sizeof(float) * (size_t)test->n);
+        if (jf->classes)
+            memcpy(jf->classes, test->cls, sizeof(int32_t) * (size_t)test->n);
+        snprintf(jf->names[0], sizeof(jf->names[0]), "clean");
+        jf->joint[0] = clean_joint(tc, m);
+        jf->count = 1;
+    }
     for (int c = 0; c < tc->count && !tc->failed; c++) {
         PreparedData prep;
         if (prepare_data(&prep, tc->data_path, tc->spec[c], tc->noise_seed, tc->nonfinite) != 0) {
@@ -40,7 +73,13 @@ static void evaluate_conditions(void *ctx, Model *m) {
         noise_describe(&prep.noise, tc->canonical[c], sizeof(tc->canonical[c]));
         memset(&m->stats, 0, sizeof(m->stats));
         m->stats.enabled = 1;
-        train_evaluate(m, &prep.data.test, &tc->metrics[c], NULL, NULL);
+        float *joint = NULL;
+        if (tc->joint_out && prep.data.test.n == jf->n) {
+            joint = xmalloc(sizeof(float) * (size_t)prep.data.test.n * m->joint_dim);
+            snprintf(jf->names[jf->count], sizeof(jf->names[0]), "%.63s", tc->label[c]);
+            jf->joint[jf->count++] = joint;
+        }
+        train_evaluate(m, &prep.data.test, &tc->metrics[c], NULL, joint);
         m->stats.enabled = 0;
         m->stats.samples = prep.data.test.n;
         tc->routing[c] = m->stats;
@@ -54,11 +93,10 @@ static void evaluate_conditions(void *ctx, Model *m) {
 
 /* Checks before training that the result can be written: the folder of `path` exists and
  * is writable, and `path` itself is not a folder. Returns 0 or -1 with err_set(). */
-static int check_out_path(const char *path) {
+static int check_out_path(const char *option, const char *path) {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return err_set("--out %s is a folder; give a file name such as %s/result.json", path,
-                       path);
+        return err_set("%s %s is a folder; give a file name inside it", option, path);
     char dir[4096];
     snprintf(dir, sizeof(dir), "%s", path);
     char *slash = strrchr(dir, '/');
@@ -69,12 +107,14 @@ static int check_out_path(const char *path) {
     else
         *slash = '\0';
     if (stat(dir, &st) != 0)
-        return err_set("--out %s: folder %s does not exist (%s); create it first", path, dir,
+        return err_set("%s %s: folder %s does not exist (%s); create it first", option, path,
+                       dir,
                        strerror(errno));
     if (!S_ISDIR(st.st_mode))
-        return err_set("--out %s: %s is not a folder", path, dir);
+        return err_set("%s %s: %s is not a folder", option, path, dir);
     if (access(dir, W_OK) != 0)
-        return err_set("--out %s: folder %s is not writable (%s)", path, dir, strerror(errno));
+        return err_set("%s %s: folder %s is not writable (%s)", option, path, dir,
+                       strerror(errno));
     return 0;
 }
 
@@ -94,6 +134,8 @@ static void train_usage(FILE *f) {
             "--settings lists them)\n"
             "  --out FILE         result JSON (default: print the summary only)\n"
             "  --meta KEY=VALUE   label copied into the result's cell object, repeatable\n"
+            "  --joint-out FILE   write the fused representation of every test sample at the\n"
+            "                     selected epoch, clean and per --test-noise condition (HDF5)\n"
             "  --nonfinite zero   replace NaN and Inf features by 0 instead of rejecting them\n"
             "  --quiet            no settings table and no per-epoch lines\n"
             "  --settings         print every setting with its default and exit\n\n"
@@ -121,7 +163,7 @@ int cmd_train(int argc, char **argv) {
                           strcmp(a, "--noise") == 0 || strcmp(a, "--noise-seed") == 0 ||
                           strcmp(a, "--set") == 0 || strcmp(a, "--out") == 0 ||
                           strcmp(a, "--meta") == 0 || strcmp(a, "--nonfinite") == 0 ||
-                          strcmp(a, "--test-noise") == 0;
+                          strcmp(a, "--test-noise") == 0 || strcmp(a, "--joint-out") == 0;
         if (takes_value && !v) {
             fprintf(stderr, "euar: error: %s needs a value; see euar train --help\n", a);
             return 1;
@@ -172,6 +214,9 @@ int cmd_train(int argc, char **argv) {
                 return 1;
             }
             i++;
+        } else if (strcmp(a, "--joint-out") == 0) {
+            tc.joint_out = v;
+            i++;
         } else if (strcmp(a, "--test-noise") == 0) {
             const char *eq = strchr(v, '=');
             if (!eq || eq == v || tc.count == EUAR_RESULT_MAX_CONDITIONS) {
@@ -220,7 +265,8 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "euar: error: --data and --model are required; see euar train --help\n");
         return 1;
     }
-    if (out_path && check_out_path(out_path) != 0) {
+    if ((out_path && check_out_path("--out", out_path) != 0) ||
+        (tc.joint_out && check_out_path("--joint-out", tc.joint_out) != 0)) {
         fprintf(stderr, "euar: error: %s\n", err_get());
         return 1;
     }
@@ -246,6 +292,7 @@ int cmd_train(int argc, char **argv) {
         }
     }
     tc.data_path = data_path;
+    tc.trained = &prep;
     tc.noise_seed = noise_seed;
     tc.nonfinite = nonfinite;
     backend_cpu_set_threads(set.threads);
@@ -265,7 +312,7 @@ int cmd_train(int argc, char **argv) {
 
     TrainResult result;
     if (train_run_hooked(model, &set, &prep.data, backend_cpu(), quiet ? NULL : stdout, &result,
-                         tc.count ? evaluate_conditions : NULL, &tc) != 0) {
+                         tc.count || tc.joint_out ? evaluate_conditions : NULL, &tc) != 0) {
         fprintf(stderr, "euar: error: %s\n", err_get());
         prepared_data_free(&prep);
         return 1;
@@ -321,6 +368,11 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "euar: error: %s\n", err_get());
         status = 1;
     }
+    if (tc.joint_out && tc.joint.count > 0 && joint_file_write(tc.joint_out, &tc.joint) != 0) {
+        fprintf(stderr, "euar: error: %s\n", err_get());
+        status = 1;
+    }
+    joint_file_free(&tc.joint);
     train_result_free(&result);
     prepared_data_free(&prep);
     for (int i = 0; i < info.meta_count; i++)
