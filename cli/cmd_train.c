@@ -108,8 +108,7 @@ static int check_out_path(const char *option, const char *path) {
         *slash = '\0';
     if (stat(dir, &st) != 0)
         return err_set("%s %s: folder %s does not exist (%s); create it first", option, path,
-                       dir,
-                       strerror(errno));
+                       dir, strerror(errno));
     if (!S_ISDIR(st.st_mode))
         return err_set("%s %s: %s is not a folder", option, path, dir);
     if (access(dir, W_OK) != 0)
