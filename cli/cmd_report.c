@@ -17,7 +17,9 @@ static void report_usage(FILE *f) {
                "Reads every result file DIR/*.json, aggregates the seeds of each condition and\n"
                "model (mean, sample standard deviation, n), prints one Markdown table per suite\n"
                "and dataset, and writes it to DIR/report.md and the statistics to\n"
-               "DIR/summary.csv. Results with test-time noise conditions get a noise table\n"
+               "DIR/summary.csv. When DIR holds suite.json (written by euar suite), only\n"
+               "the results of its cells count, and cells without a result show —.\n"
+               "Results with test-time noise conditions get a noise table\n"
                "(rows methods, columns clean and each condition) and plots in DIR/plots: .dat\n"
                "data, .gp gnuplot scripts, and PNG and SVG images when gnuplot is in PATH.\n\n"
                "options:\n"
@@ -147,9 +149,8 @@ static int write_report(const char *dir, const char *out_path, ReportOptions *op
         fputs(markdown, stdout);
     if (rc == 0 && plots.count > 0) {
         if (!have_gnuplot)
-            fprintf(stderr, "euar report: gnuplot not found in PATH, so plots are skipped; "
-                            "the data and scripts are in %s (install gnuplot-nox and rerun)\n",
-                    plots_dir);
+            LOG_WARN("gnuplot not found in PATH, so plots are skipped; the data and scripts "
+                     "are in %s (install gnuplot-nox and rerun)", plots_dir);
         rc = report_plots_write(&plots, plots_dir, have_gnuplot ? gnuplot : NULL);
     }
     report_plots_free(&plots);
@@ -190,8 +191,11 @@ int cmd_report(int argc, char **argv) {
             rc = err_set("unexpected argument '%s': give one results folder", argv[i]);
         }
     }
-    if (rc == 0 && !dir)
-        rc = err_set("missing results folder; usage: euar report DIR [--out FILE.md]");
+    if (rc == 0 && !dir) {
+        fprintf(stderr, "euar: error: missing results folder DIR\n\n");
+        report_usage(stderr);
+        return 1;
+    }
     if (rc == 0) {
         ReportOptions options = {.title = dir,
                                  .metrics = num_metrics ? metrics : NULL,
@@ -201,7 +205,7 @@ int cmd_report(int argc, char **argv) {
     for (int j = 0; j < num_storage; j++)
         free(storage[j]);
     if (rc != 0) {
-        fprintf(stderr, "euar report: error: %s\n", err_get());
+        fprintf(stderr, "euar: error: %s\n", err_get());
         return 1;
     }
     return 0;

@@ -60,7 +60,7 @@ int cmd_suite(int argc, char **argv) {
             opt.dry_run = 1;
         } else if (strcmp(a, "--jobs") == 0 && has_value) {
             if (parse_jobs(argv[++i], &opt.jobs) != 0) {
-                fprintf(stderr, "euar suite: error: %s\n", err_get());
+                fprintf(stderr, "euar: error: %s\n", err_get());
                 return 1;
             }
         } else if (strcmp(a, "--results") == 0 && has_value) {
@@ -70,28 +70,28 @@ int cmd_suite(int argc, char **argv) {
         } else if (strncmp(a, "--", 2) == 0) {
             int known = strcmp(a, "--jobs") == 0 || strcmp(a, "--results") == 0 ||
                         strcmp(a, "--only") == 0;
-            fprintf(stderr, "euar suite: error: %s '%s'\n\n",
+            fprintf(stderr, "euar: error: %s '%s'\n\n",
                     known ? "missing value for option" : "unknown option", a);
             suite_usage(stderr);
             return 1;
         } else if (!file) {
             file = a;
         } else {
-            fprintf(stderr, "euar suite: error: more than one suite file ('%s' and '%s')\n\n",
+            fprintf(stderr, "euar: error: more than one suite file ('%s' and '%s')\n\n",
                     file, a);
             suite_usage(stderr);
             return 1;
         }
     }
     if (!file) {
-        fprintf(stderr, "euar suite: error: missing suite FILE\n\n");
+        fprintf(stderr, "euar: error: missing suite FILE\n\n");
         suite_usage(stderr);
         return 1;
     }
 
     Suite suite;
     if (suite_load(file, &suite) != 0) {
-        fprintf(stderr, "euar suite: error: %s\n", err_get());
+        fprintf(stderr, "euar: error: %s\n", err_get());
         return 1;
     }
     char results[EUAR_SUITE_PATH_LEN];
@@ -103,7 +103,7 @@ int cmd_suite(int argc, char **argv) {
     char exe[4096];
     ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     if (len <= 0) {
-        fprintf(stderr, "euar suite: error: cannot find the euar binary through "
+        fprintf(stderr, "euar: error: cannot find the euar binary through "
                 "/proc/self/exe: %s\n", strerror(errno));
         suite_free(&suite);
         return 1;

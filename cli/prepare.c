@@ -108,7 +108,7 @@ int prepare_data(PreparedData *p, const char *path, const char *noise, uint64_t 
     memset(p, 0, sizeof(*p));
     p->checksum = EUAR_FNV_OFFSET;
     if (noise_parse(noise, &p->noise) != 0)
-        return err_prefix("noise spec");
+        return -1; /* noise_parse() quotes the spec */
     NoiseContext ctx = {.spec = &p->noise, .seed = noise_seed};
     int gaussian = 0;
     for (int t = 0; t < p->noise.count; t++)

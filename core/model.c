@@ -39,6 +39,24 @@ const char *model_names(void) {
     return names;
 }
 
+/* Models whose output needs class probabilities: TMC turns per-modality evidence into a
+ * Dirichlet over classes (Han et al., ICLR 2021) and QMF weighs class logits by their energy
+ * (Zhang et al., ICML 2023), so neither has a regression head. */
+static const char *const classification_only[] = {"tmc", "qmf"};
+
+int model_supports_task(const char *name, int classification, char *why, int cap) {
+    if (classification)
+        return 1;
+    for (size_t i = 0; i < EUAR_ARRAY_LEN(classification_only); i++)
+        if (strcmp(name, classification_only[i]) == 0) {
+            snprintf(why, (size_t)cap, "model '%s' needs a classification dataset, but this "
+                     "dataset is regression; choose a classification dataset or a model that "
+                     "supports regression", name);
+            return 0;
+        }
+    return 1;
+}
+
 void param_declare(ParamTable *t, const char *name, int count, int fan_in, float **value,
                    float **grad) {
     if (t->count == t->cap) {
@@ -95,18 +113,15 @@ Model *model_create(const char *name, const Settings *set, const ModelShape *sha
         err_set("unknown model '%s'; valid models are: %s", name, model_names());
         return NULL;
     }
-    if (set->top_k > set->experts) {
-        err_set("invalid settings: top_k=%d is larger than experts=%d; lower top_k or raise "
-                "experts", set->top_k, set->experts);
+    if (settings_check(set) != 0)
         return NULL;
-    }
     if (set->experts > EUAR_MODEL_MAX_EXPERTS) {
         err_set("invalid setting experts=%d: at most %d", set->experts, EUAR_MODEL_MAX_EXPERTS);
         return NULL;
     }
-    if (set->lv_min >= set->lv_max) {
-        err_set("invalid settings: lv_min=%g must be below lv_max=%g", (double)set->lv_min,
-                (double)set->lv_max);
+    char why[256];
+    if (!model_supports_task(name, shape->output == EUAR_OUT_CLASSIFICATION, why, sizeof(why))) {
+        err_set("%s", why);
         return NULL;
     }
     EUAR_ASSERT(shape->num_modalities >= 1 && shape->num_modalities <= EUAR_MODEL_MAX_MODALITIES);

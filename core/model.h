@@ -124,6 +124,10 @@ int model_exists(const char *name);
 /* Comma-separated names of the registered models. */
 const char *model_names(void);
 
+/* Returns 1 when model `name` can be trained on a dataset of this task (classification 1,
+ * regression 0). Returns 0 and writes the reason and the fix into why otherwise. */
+int model_supports_task(const char *name, int classification, char *why, int cap);
+
 /* Looks a model kind up by name. */
 const ModelKind *model_kind_find(const char *name);
 

@@ -190,6 +190,16 @@ int settings_set(Settings *s, const char *assignment) {
     return settings_set_kv(s, key, eq + 1);
 }
 
+int settings_check(const Settings *s) {
+    if (s->top_k > s->experts)
+        return err_set("invalid settings: top_k=%d is larger than experts=%d; lower top_k or "
+                       "raise experts", s->top_k, s->experts);
+    if (s->lv_min >= s->lv_max)
+        return err_set("invalid settings: lv_min=%g must be below lv_max=%g", (double)s->lv_min,
+                       (double)s->lv_max);
+    return 0;
+}
+
 int settings_count(void) {
     return (int)EUAR_ARRAY_LEN(specs);
 }

@@ -48,6 +48,10 @@ int settings_set(Settings *s, const char *assignment);
 /* Applies key and value as separate strings (for JSON objects). */
 int settings_set_kv(Settings *s, const char *key, const char *value);
 
+/* Checks the rules that tie settings together: top_k at most experts, lv_min below lv_max.
+ * Returns 0, or -1 with err_set() naming the settings, their values and the fix. */
+int settings_check(const Settings *s);
+
 /* Writes every setting as "key=value" lines, in table order, into buf. Returns the length. */
 int settings_format(const Settings *s, char *buf, int cap);
 

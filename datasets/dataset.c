@@ -237,9 +237,9 @@ static int validate_modality(const char *where, const Dataset *ds, int k) {
         size_t bad = count_nonfinite(m->features, ds->n, (size_t)m->t * (size_t)m->d,
                                      &first_bad);
         if (bad > 0)
-            return err_set("%s: %s: %zu non-finite values (NaN or Inf), the first in sample "
-                           "'%s'; clean the features or load with the non-finite policy 'zero'",
-                           where, path, bad, ds->ids[first_bad]);
+            return err_set("%s: %s: %zu non-finite value%s (NaN or Inf), the first in "
+                           "sample '%s'; clean the features or load with the non-finite policy "
+                           "'zero'", where, path, bad, bad == 1 ? "" : "s", ds->ids[first_bad]);
         break;
     }
     case EUAR_KIND_IMAGE:

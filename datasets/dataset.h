@@ -65,6 +65,12 @@ typedef struct {
  * the offending value. Returns 0, or -1 with err_set() and `out` left empty. */
 int dataset_load_h5(const char *path, const DatasetLoadOptions *opt, Dataset *out);
 
+/* Reads only the metadata of an HDF5 dataset file: name, task, classes, and the name, kind and
+ * vocabulary size of each modality, with the checks of dataset_load_h5() on them. Sample
+ * arrays are not read, so n is 0 and every data pointer NULL. Returns 0, or -1 with err_set();
+ * free `out` with dataset_free(). */
+int dataset_read_info(const char *path, Dataset *out);
+
 /* Writes `ds` to `path` atomically (temporary file, then rename). Returns 0 or -1. */
 int dataset_save_h5(const char *path, const Dataset *ds);
 

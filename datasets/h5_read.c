@@ -23,6 +23,7 @@ typedef struct {
     const char *path; /* file name, for messages */
     hid_t file;
     const DatasetLoadOptions *opt;
+    int header_only; /* dataset_read_info(): no per-sample arrays */
 } Reader;
 
 /* Writes a numpy-style name of the HDF5 type `t` ("float64", "int16", "string", ...). */
@@ -279,8 +280,8 @@ static int read_header(Reader *r, Dataset *ds) {
                        "regenerate it with this version ('euar data ...') or upgrade",
                        r->path, version, EUAR_FORMAT_VERSION);
     if (version < 1)
-        return err_set("%s: attribute 'format_version' of / is %lld; valid versions are 1 to "
-                       "%d",
+        return err_set("%s: attribute 'format_version' of / is %lld; supported version: %d; "
+                       "regenerate the file with 'euar data'",
                        r->path, version, EUAR_FORMAT_VERSION);
 
     if (read_attr_string(r, r->file, "/", "name", &text) != 0)
@@ -480,14 +481,15 @@ static int stream_features(Reader *r, Dataset *ds, int k, hid_t d) {
     if (rc != 0)
         return -1;
     if (bad_total > 0 && r->opt->nonfinite == EUAR_NONFINITE_REJECT)
-        return err_set("%s: %s: %zu non-finite values (NaN or Inf), the first in sample '%s'; "
-                       "clean the features, or pass --nonfinite zero (euar train, euar data "
-                       "inspect) to read them as 0",
-                       r->path, path, bad_total, ds->ids[first_bad]);
+        return err_set("%s: %s: %zu non-finite value%s (NaN or Inf), the first in sample "
+                       "'%s'; clean the features, or pass --nonfinite zero (euar train, euar "
+                       "data inspect) to read them as 0",
+                       r->path, path, bad_total, bad_total == 1 ? "" : "s",
+                       ds->ids[first_bad]);
     if (bad_total > 0)
-        LOG_WARN("%s: %s: replaced %zu non-finite values (NaN or Inf) with 0, the first in "
+        LOG_WARN("%s: %s: replaced %zu non-finite value%s (NaN or Inf) with 0, the first in "
                  "sample '%s'",
-                 r->path, path, bad_total, ds->ids[first_bad]);
+                 r->path, path, bad_total, bad_total == 1 ? "" : "s", ds->ids[first_bad]);
     if (pool) {
         m->t = 1;
         for (int i = 0; i < n; i++)
@@ -577,6 +579,8 @@ static int read_modality(Reader *r, Dataset *ds, int k, const char *name) {
     H5Gclose(g);
     if (rc != 0)
         return -1;
+    if (r->header_only)
+        return 0;
 
     const int n = ds->n;
     snprintf(path, sizeof(path), "%s/available", group);
@@ -657,7 +661,10 @@ static int read_modalities(Reader *r, Dataset *ds) {
     return rc;
 }
 
-int dataset_load_h5(const char *path, const DatasetLoadOptions *opt, Dataset *out) {
+/* Reads a whole file, or with header_only its root attributes and each modality's name, kind
+ * and vocabulary size. */
+static int load_file(const char *path, const DatasetLoadOptions *opt, int header_only,
+                     Dataset *out) {
     static const DatasetLoadOptions defaults = {EUAR_NONFINITE_REJECT, 0, NULL, NULL};
     memset(out, 0, sizeof(*out));
     h5_silence_errors();
@@ -668,7 +675,7 @@ int dataset_load_h5(const char *path, const DatasetLoadOptions *opt, Dataset *ou
     if (!S_ISREG(st.st_mode))
         return err_set("%s: not a regular file", path);
 
-    Reader r = {path, H5I_INVALID_HID, opt ? opt : &defaults};
+    Reader r = {path, H5I_INVALID_HID, opt ? opt : &defaults, header_only};
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
     r.file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
@@ -681,7 +688,7 @@ int dataset_load_h5(const char *path, const DatasetLoadOptions *opt, Dataset *ou
     Dataset ds;
     memset(&ds, 0, sizeof(ds));
     int rc = read_header(&r, &ds);
-    if (rc == 0)
+    if (rc == 0 && !header_only)
         rc = read_samples(&r, &ds);
     if (rc == 0)
         rc = read_modalities(&r, &ds);
@@ -692,4 +699,12 @@ int dataset_load_h5(const char *path, const DatasetLoadOptions *opt, Dataset *ou
     }
     *out = ds;
     return 0;
+}
+
+int dataset_load_h5(const char *path, const DatasetLoadOptions *opt, Dataset *out) {
+    return load_file(path, opt, 0, out);
+}
+
+int dataset_read_info(const char *path, Dataset *out) {
+    return load_file(path, NULL, 1, out);
 }

@@ -10,12 +10,63 @@
 
 #include "core/common.h"
 #include "core/result.h"
+#include "core/settings.h"
 
 const char *const report_setting_keys[EUAR_REPORT_NUM_SETTINGS] = {
     "epochs", "batch", "lr", "experts", "top_k", "hidden", "select", "protocol",
 };
 /* Positions of the two settings the report interprets in report_setting_keys. */
 enum { SETTING_SELECT = 6, SETTING_PROTOCOL = 7 };
+
+/* report_setting_keys, then the other keys of core/settings.h except seed, and the default
+ * value text of each; filled on first use. */
+static struct {
+    int count;
+    const char *keys[EUAR_REPORT_MAX_SETTINGS];
+    char defaults[EUAR_REPORT_MAX_SETTINGS][64];
+} setting_table;
+
+static void setting_table_fill(void) {
+    if (setting_table.count > 0)
+        return;
+    Settings defaults;
+    settings_default(&defaults);
+    int count = 0;
+    for (int k = 0; k < EUAR_REPORT_NUM_SETTINGS; k++)
+        setting_table.keys[count++] = report_setting_keys[k];
+    for (int i = 0; i < settings_count(); i++) {
+        const char *key = settings_key(i);
+        int listed = strcmp(key, "seed") == 0;
+        for (int k = 0; k < EUAR_REPORT_NUM_SETTINGS && !listed; k++)
+            listed = strcmp(key, report_setting_keys[k]) == 0;
+        if (listed)
+            continue;
+        EUAR_ASSERT(count < EUAR_REPORT_MAX_SETTINGS);
+        setting_table.keys[count++] = key;
+    }
+    for (int k = 0; k < count; k++)
+        for (int i = 0; i < settings_count(); i++)
+            if (strcmp(settings_key(i), setting_table.keys[k]) == 0)
+                settings_value(&defaults, i, setting_table.defaults[k], 64);
+    setting_table.count = count;
+}
+
+int report_settings_count(void) {
+    setting_table_fill();
+    return setting_table.count;
+}
+
+const char *report_setting_key(int k) {
+    setting_table_fill();
+    EUAR_ASSERT(k >= 0 && k < setting_table.count);
+    return setting_table.keys[k];
+}
+
+const char *report_setting_default(int k) {
+    setting_table_fill();
+    EUAR_ASSERT(k >= 0 && k < setting_table.count);
+    return setting_table.defaults[k];
+}
 
 /* Values collected over the seeds of a group before the statistics. */
 typedef struct {
@@ -62,10 +113,21 @@ typedef struct {
     int num_seeds, cap_seeds;
 } GroupValues;
 
+/* Cells of DIR/suite.json, the runner's record of the suite. */
+typedef struct {
+    cJSON *root;
+    const cJSON *cells;    /* the "cells" array */
+    const cJSON *datasets; /* the "datasets" array */
+    int count;
+    const char **hashes; /* [count] */
+    int *found;          /* [count] 1 when a result file of the cell was read */
+} SuiteRecord;
+
 typedef struct {
     ReportSet *set;
     GroupValues *values; /* parallel to set->groups */
     int cap_groups;
+    SuiteRecord *record; /* NULL without suite.json */
 } Builder;
 
 /* The fields of one result file that the report uses; strings point into the cJSON tree. */
@@ -74,7 +136,7 @@ typedef struct {
     int condition_index, model_index;
     int has_seed;
     double seed;
-    const char *settings[EUAR_REPORT_NUM_SETTINGS];
+    const char *settings[EUAR_REPORT_MAX_SETTINGS];
     int selected_on_test;
     char failure[512];
     const cJSON *test_metrics; /* NULL when the file has none */
@@ -318,8 +380,8 @@ static int parse_result(const cJSON *root, const char *path, ResultFields *f,
     if (settings && !cJSON_IsObject(settings) && !cJSON_IsNull(settings))
         return err_set("%s: field 'cell.settings' must be an object; rerun the cell to "
                        "rewrite the file", path);
-    for (int k = 0; k < EUAR_REPORT_NUM_SETTINGS; k++)
-        if (setting_text(settings, report_setting_keys[k], path, setting_buf[k], 64,
+    for (int k = 0; k < report_settings_count(); k++)
+        if (setting_text(settings, report_setting_key(k), path, setting_buf[k], 64,
                          &f->settings[k]) != 0)
             return -1;
 
@@ -384,7 +446,7 @@ static int add_group(Builder *b, const ResultFields *f) {
     g->model_index = f->model_index;
     g->task = xstrdup(f->task);
     g->protocol = xstrdup(f->settings[SETTING_PROTOCOL]);
-    for (int k = 0; k < EUAR_REPORT_NUM_SETTINGS; k++)
+    for (int k = 0; k < report_settings_count(); k++)
         g->settings[k] = xstrdup(f->settings[k] ? f->settings[k] : "?");
     return index;
 }
@@ -543,7 +605,7 @@ static int add_result(Builder *b, const ResultFields *f, const char *path) {
         return err_set("%s: task \"%s\" differs from the \"%s\" of earlier results of "
                        "dataset '%s'; keep one dataset file per dataset label", path, f->task,
                        g->task, g->dataset);
-    for (int k = 0; k < EUAR_REPORT_NUM_SETTINGS; k++)
+    for (int k = 0; k < report_settings_count(); k++)
         merge_setting(&g->settings[k], f->settings[k] ? f->settings[k] : "?");
     if (f->selected_on_test)
         g->selected_on_test = 1;
@@ -563,6 +625,172 @@ static int add_result(Builder *b, const ResultFields *f, const char *path) {
     return 0;
 }
 
+/* Reads DIR/suite.json. Returns 1 when it is a suite record with a list of cells, else 0. A
+ * file that is not a usable record gets a warning and is ignored. */
+static int record_load(const char *dir, SuiteRecord *rec, ReportSet *set) {
+    memset(rec, 0, sizeof(*rec));
+    size_t len = strlen(dir) + 16;
+    char *path = xmalloc(len);
+    snprintf(path, len, "%s/suite.json", dir);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        free(path);
+        return 0;
+    }
+    char *text = read_file_text(path, NULL);
+    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    const cJSON *format = cJSON_GetObjectItemCaseSensitive(root, "format");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
+    const cJSON *cells = cJSON_GetObjectItemCaseSensitive(root, "cells");
+    if (!cJSON_IsString(format) || strcmp(format->valuestring, "euar-bench-suite") != 0 ||
+        !cJSON_IsString(name) || !cJSON_IsArray(cells)) {
+        LOG_WARN("%s is not a suite record of euar-bench (format \"euar-bench-suite\" with a "
+                 "\"cells\" list), so the report reads every result file of %s", path, dir);
+        cJSON_Delete(root);
+        free(path);
+        return 0;
+    }
+    rec->root = root;
+    rec->cells = cells;
+    rec->datasets = cJSON_GetObjectItemCaseSensitive(root, "datasets");
+    rec->count = cJSON_GetArraySize(cells);
+    rec->hashes = xcalloc((size_t)EUAR_MAX(rec->count, 1), sizeof(char *));
+    rec->found = xcalloc((size_t)EUAR_MAX(rec->count, 1), sizeof(int));
+    int i = 0;
+    const cJSON *cell;
+    cJSON_ArrayForEach(cell, cells) {
+        const cJSON *hash = cJSON_GetObjectItemCaseSensitive(cell, "hash");
+        rec->hashes[i++] = cJSON_IsString(hash) ? hash->valuestring : "";
+    }
+    const cJSON *source = cJSON_GetObjectItemCaseSensitive(root, "source");
+    set->has_record = 1;
+    set->record_suite = xstrdup(name->valuestring);
+    set->record_source = xstrdup(cJSON_IsString(source) ? source->valuestring : "");
+    set->quick = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "quick"));
+    set->num_cells = rec->count;
+    free(path);
+    return 1;
+}
+
+static void record_free(SuiteRecord *rec) {
+    cJSON_Delete(rec->root);
+    free(rec->hashes);
+    free(rec->found);
+    memset(rec, 0, sizeof(*rec));
+}
+
+/* Marks the cell whose hash the result carries as found. Returns 0 when no cell of the record
+ * has that hash (a result of earlier settings, or one without a hash). */
+static int record_claim(SuiteRecord *rec, const cJSON *result) {
+    const cJSON *hash = cJSON_GetObjectItemCaseSensitive(result, "hash");
+    if (!cJSON_IsString(hash) || !hash->valuestring[0])
+        return 0;
+    for (int i = 0; i < rec->count; i++)
+        if (strcmp(rec->hashes[i], hash->valuestring) == 0) {
+            rec->found[i] = 1;
+            return 1;
+        }
+    return 0;
+}
+
+static const char *json_string(const cJSON *obj, const char *key, const char *fallback) {
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(item) ? item->valuestring : fallback;
+}
+
+static int json_index(const cJSON *obj, const char *key) {
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsNumber(item) && item->valuedouble >= 0 ? (int)item->valuedouble : -1;
+}
+
+/* Returns the record's entry of dataset `label`, or NULL. */
+static const cJSON *record_dataset(const SuiteRecord *rec, const char *label) {
+    const cJSON *ds;
+    cJSON_ArrayForEach(ds, rec->datasets) {
+        if (strcmp(json_string(ds, "label", ""), label) == 0)
+            return ds;
+    }
+    return NULL;
+}
+
+/* Returns the canonical noise spec of condition `label` of a record dataset, or "". */
+static const char *record_condition_noise(const cJSON *ds, const char *label) {
+    const cJSON *cond;
+    cJSON_ArrayForEach(cond, cJSON_GetObjectItemCaseSensitive(ds, "conditions")) {
+        if (strcmp(json_string(cond, "label", ""), label) == 0)
+            return json_string(cond, "noise", "");
+    }
+    return "";
+}
+
+/* Returns the task of the results of (suite, dataset), or "" when none has been read. */
+static const char *known_task(const ReportSet *set, const char *suite, const char *dataset) {
+    for (int i = 0; i < set->num_groups; i++) {
+        const ReportGroup *g = &set->groups[i];
+        if (g->task[0] && strcmp(g->suite, suite) == 0 && strcmp(g->dataset, dataset) == 0)
+            return g->task;
+    }
+    return "";
+}
+
+/* Gives each cell of the record a group, so that the tables keep every row and column of the
+ * suite. A cell without any result gets an empty group with its dataset's settings from the
+ * record. For a grouped cell, that group also lists the test-time conditions, with n 0. */
+static void record_add_cells(Builder *b) {
+    SuiteRecord *rec = b->record;
+    ReportSet *set = b->set;
+    int i = 0;
+    const cJSON *cell;
+    cJSON_ArrayForEach(cell, rec->cells) {
+        ResultFields f;
+        memset(&f, 0, sizeof(f));
+        f.suite = set->record_suite;
+        f.dataset = json_string(cell, "dataset", "?");
+        f.condition = json_string(cell, "condition", "?");
+        f.model = json_string(cell, "model", "?");
+        f.condition_index = json_index(cell, "condition_index");
+        f.model_index = json_index(cell, "model_index");
+        const cJSON *ds = record_dataset(rec, f.dataset);
+        const cJSON *settings = cJSON_GetObjectItemCaseSensitive(ds, "settings");
+        for (int k = 0; k < report_settings_count(); k++)
+            f.settings[k] = json_string(settings, report_setting_key(k), NULL);
+        if (!f.settings[SETTING_PROTOCOL])
+            f.settings[SETTING_PROTOCOL] = "mib";
+        f.task = "";
+        int index = find_group(set, &f);
+        if (index < 0)
+            index = add_group(b, &f);
+        ReportGroup *g = &set->groups[index];
+        GroupValues *gv = &b->values[index];
+        g->n_expected++;
+        set->num_missing += !rec->found[i];
+        const cJSON *tests = cJSON_GetObjectItemCaseSensitive(cell, "test_conditions");
+        if (g->n_ok + g->n_failed == 0 && gv->num_tests == 0 && cJSON_IsArray(tests)) {
+            const cJSON *label;
+            cJSON_ArrayForEach(label, tests) {
+                /* The clean condition of the cell is metrics.test, not an entry of tests. */
+                if (!cJSON_IsString(label) || strcmp(label->valuestring, f.condition) == 0)
+                    continue;
+                gv->tests = xrealloc(gv->tests, (size_t)(gv->num_tests + 1) * sizeof(TestValues));
+                TestValues *tv = &gv->tests[gv->num_tests++];
+                memset(tv, 0, sizeof(*tv));
+                tv->label = xstrdup(label->valuestring);
+                tv->noise = xstrdup(record_condition_noise(ds, label->valuestring));
+            }
+        }
+        i++;
+    }
+    for (int j = 0; j < set->num_groups; j++) {
+        ReportGroup *g = &set->groups[j];
+        if (g->task[0])
+            continue;
+        const char *task = known_task(set, g->suite, g->dataset);
+        free(g->task);
+        g->task = xstrdup(task);
+    }
+}
+
 static int load_file(Builder *b, const char *path) {
     char *text = read_file_text(path, NULL);
     if (!text)
@@ -580,9 +808,11 @@ static int load_file(Builder *b, const char *path) {
                        "it", path);
     }
     int rc = check_format(root, path);
-    if (rc == 0) {
+    if (rc == 0 && b->record && !record_claim(b->record, root)) {
+        b->set->num_left_out++;
+    } else if (rc == 0) {
         ResultFields fields;
-        char setting_buf[EUAR_REPORT_NUM_SETTINGS][64];
+        char setting_buf[EUAR_REPORT_MAX_SETTINGS][64];
         rc = parse_result(root, path, &fields, setting_buf);
         if (rc == 0)
             rc = add_result(b, &fields, path);
@@ -671,8 +901,9 @@ static void finish_group(ReportGroup *g, GroupValues *gv) {
 static int list_results(const char *dir, char ***names_out, int *count_out) {
     DIR *d = opendir(dir);
     if (!d)
-        return err_set("no results in %s (%s); run `make suite-missing` first", dir,
-                       strerror(errno));
+        return err_set("cannot open results folder %s: %s; run `euar suite FILE --results %s` "
+                       "first (make suite-missing for the default suite)", dir, strerror(errno),
+                       dir);
     char **names = NULL;
     int count = 0, cap = 0;
     struct dirent *entry;
@@ -702,7 +933,10 @@ int report_load_dir(ReportSet *out, const char *dir) {
     int count = 0;
     if (list_results(dir, &names, &count) != 0)
         return -1;
-    Builder b = {out, NULL, 0};
+    SuiteRecord record;
+    Builder b = {out, NULL, 0, NULL};
+    if (record_load(dir, &record, out))
+        b.record = &record;
     int rc = 0;
     for (int i = 0; i < count && rc == 0; i++) {
         size_t len = strlen(dir) + strlen(names[i]) + 2;
@@ -716,11 +950,29 @@ int report_load_dir(ReportSet *out, const char *dir) {
     for (int i = 0; i < count; i++)
         free(names[i]);
     free(names);
+    if (rc == 0 && b.record && out->num_files > 0)
+        record_add_cells(&b);
     for (int i = 0; i < out->num_groups; i++)
         finish_group(&out->groups[i], &b.values[i]);
     free(b.values);
-    if (rc == 0 && out->num_files == 0)
-        rc = err_set("no results in %s; run `make suite-missing` first", dir);
+    if (rc == 0 && out->num_files == 0 && out->num_left_out > 0)
+        rc = err_set("no result file in %s belongs to a cell of %s/suite.json: the %d result "
+                     "file%s there come%s from earlier settings of the suite; run `euar suite "
+                     "%s --results %s` first", dir, dir, out->num_left_out,
+                     out->num_left_out == 1 ? "" : "s", out->num_left_out == 1 ? "s" : "",
+                     out->record_source[0] ? out->record_source : "FILE", dir);
+    else if (rc == 0 && out->num_files == 0)
+        rc = err_set("no result files in %s; run `euar suite %s --results %s` first (make "
+                     "suite-missing for the default suite)", dir,
+                     out->record_source && out->record_source[0] ? out->record_source : "FILE",
+                     dir);
+    if (rc == 0 && out->num_left_out > 0)
+        LOG_WARN("left out %d result file%s of %s whose hash matches no cell of its suite.json; "
+                 "%s from earlier settings of the suite and can be deleted", out->num_left_out,
+                 out->num_left_out == 1 ? "" : "s", dir,
+                 out->num_left_out == 1 ? "it comes" : "they come");
+    if (b.record)
+        record_free(&record);
     if (rc != 0)
         report_free(out);
     return rc;
@@ -750,7 +1002,7 @@ void report_free(ReportSet *set) {
         free(g->task);
         free(g->protocol);
         free(g->failure);
-        for (int k = 0; k < EUAR_REPORT_NUM_SETTINGS; k++)
+        for (int k = 0; k < report_settings_count(); k++)
             free(g->settings[k]);
         free_metrics(g->metrics, g->num_metrics);
         free_routing(g->routing, g->num_routing);
@@ -763,6 +1015,8 @@ void report_free(ReportSet *set) {
         free(g->tests);
     }
     free(set->groups);
+    free(set->record_suite);
+    free(set->record_source);
     memset(set, 0, sizeof(*set));
 }
 

@@ -6,6 +6,19 @@
  * classification tables leave it out. */
 #define EUAR_REPORT_NUM_SETTINGS 8
 extern const char *const report_setting_keys[EUAR_REPORT_NUM_SETTINGS];
+/* Room for every setting of core/settings.h in ReportGroup.settings. */
+#define EUAR_REPORT_MAX_SETTINGS 64
+
+/* Number of settings a group records: the EUAR_REPORT_NUM_SETTINGS of report_setting_keys
+ * first, then every other setting of core/settings.h except seed, in its table order. The
+ * line under a table names the others only where they differ from their default. */
+int report_settings_count(void);
+
+/* Key of recorded setting k, 0 <= k < report_settings_count(). */
+const char *report_setting_key(int k);
+
+/* Default value text of recorded setting k, as settings_value() writes it. */
+const char *report_setting_default(int k);
 
 /* One test-split metric of a group: mean and sample standard deviation (divisor n - 1, and 0
  * when n is 1) over the seeds that finished and report the metric. */
@@ -56,9 +69,10 @@ typedef struct {
     int n_failed;        /* seeds with status failed */
     char *failure;       /* "<reason> (epoch E)" of the first failed seed, NULL if none */
     int selected_on_test; /* 1 when any seed was selected with select=test-acc2 */
-    /* Value of each report_setting_keys entry. Seeds that disagree give the distinct values
-     * joined by "|", and "?" marks a setting the results lack. */
-    char *settings[EUAR_REPORT_NUM_SETTINGS];
+    /* Value of each report_setting_key(k), k < report_settings_count(). Seeds that disagree
+     * give the distinct values joined by "|", and "?" marks a setting the results lack. */
+    char *settings[EUAR_REPORT_MAX_SETTINGS];
+    int n_expected;      /* cells of DIR/suite.json in this group, 0 without suite.json */
     MetricStat *metrics; /* test-split metrics in the order of the first result read */
     int num_metrics;
     RoutingStat *routing; /* routing over the test split as trained */
@@ -71,12 +85,25 @@ typedef struct {
     ReportGroup *groups;
     int num_groups;
     int num_files; /* result files read, temporary files excluded */
+    /* From DIR/suite.json, the runner's record of the suite; all 0 or NULL without one. */
+    int has_record;
+    char *record_suite;  /* the suite's name */
+    char *record_source; /* the suite file it was run from */
+    int quick;           /* 1 when the suite ran with --quick */
+    int num_cells;       /* cells the record lists */
+    int num_missing;     /* of those, cells without a result file */
+    int num_left_out;    /* result files whose hash matches no cell of the record */
 } ReportSet;
 
 /* Reads every *.json result in dir (skipping temporary files, whose names contain ".tmp.")
  * in name order and groups them. A result without a `conditions` array has no test-time
  * conditions. Failed seeds count in n_failed but never in the metric
  * statistics, since their metrics come from an epoch before the failure.
+ * When dir holds suite.json, the runner's record of the suite, only results whose hash is a
+ * cell of that record count, so results of earlier settings of the suite are left out
+ * (num_left_out, with a warning on stderr). Every cell of the record then has a group: a
+ * group without results has n_ok and n_failed 0, the settings of its dataset from the record,
+ * and for a grouped cell its test-time conditions with n 0.
  * Returns 0, or -1 with err_set() naming the file and field on a malformed or newer-version
  * file, and when dir contains no results. On error *out is left empty. */
 int report_load_dir(ReportSet *out, const char *dir);

@@ -125,6 +125,29 @@ static const ReportGroup *table_cell(const ReportSet *set, const TableView *t,
     return NULL;
 }
 
+/* Returns 1 when a cell has no result file yet: no group, or the empty group of a cell that
+ * DIR/suite.json lists. */
+static int group_empty(const ReportGroup *g) {
+    return !g || g->n_ok + g->n_failed == 0;
+}
+
+/* Returns the first group of a table with a result, or NULL when every cell is still empty. */
+static const ReportGroup *table_first_result(const ReportSet *set, const TableView *t) {
+    for (int i = 0; i < t->num_groups; i++)
+        if (!group_empty(&set->groups[t->groups[i]]))
+            return &set->groups[t->groups[i]];
+    return NULL;
+}
+
+/* Ends a caption with the statistics shown: mean and standard deviation, or the value alone
+ * when every cell has one seed. */
+static void append_seed_count(TextBuf *out, int common_n) {
+    if (common_n == 1)
+        text_printf(out, "; value of n = 1 seed, so no standard deviation.");
+    else
+        text_printf(out, "; mean ± sample standard deviation over n = %d seeds.", common_n);
+}
+
 /* Metrics shown in a cell of group g. */
 static int cell_metrics(const ReportGroup *g, const ReportOptions *options,
                         const char **names) {
@@ -166,6 +189,10 @@ static int common_seed_count(const ReportSet *set, const TableView *t) {
 static void append_cell(TextBuf *out, const ReportGroup *g, const ReportOptions *options,
                         int common_n, Notes *notes) {
     char note[768];
+    if (group_empty(g)) {
+        text_printf(out, "—");
+        return;
+    }
     if (g->n_ok == 0) {
         if (g->n_failed > 1)
             snprintf(note, sizeof(note), "failed in all %d seeds, first: %s", g->n_failed,
@@ -198,11 +225,17 @@ static void append_cell(TextBuf *out, const ReportGroup *g, const ReportOptions 
 /* Describes the cell contents in the line above a table. */
 static void append_caption(TextBuf *out, const ReportSet *set, const TableView *t,
                            const ReportOptions *options, int common_n) {
-    const ReportGroup *first = &set->groups[t->groups[0]];
+    const ReportGroup *first = table_first_result(set, t);
+    if (!first) {
+        text_printf(out, "No result yet for this dataset.\n\n");
+        return;
+    }
     int mixed_protocol = 0;
-    for (int i = 1; i < t->num_groups; i++)
-        if (strcmp(set->groups[t->groups[i]].protocol, first->protocol) != 0)
+    for (int i = 0; i < t->num_groups; i++) {
+        const ReportGroup *g = &set->groups[t->groups[i]];
+        if (!group_empty(g) && strcmp(g->protocol, first->protocol) != 0)
             mixed_protocol = 1;
+    }
     text_printf(out, "Test split. Cells: ");
     if (options && options->metrics && options->num_metrics > 0) {
         for (int i = 0; i < options->num_metrics; i++)
@@ -223,8 +256,8 @@ static void append_caption(TextBuf *out, const ReportSet *set, const TableView *
     for (int i = 0; i < count; i++)
         raw |= is_raw_metric(names[i]);
     text_printf(out, raw ? ", fractions in %%, loss, MAE and correlation unscaled" : ", in %%");
-    text_printf(out, "; mean ± sample standard deviation over n = %d seed%s.\n\n", common_n,
-                common_n == 1 ? "" : "s");
+    append_seed_count(out, common_n);
+    text_printf(out, "\n\n");
 }
 
 /* Appends "cond/model" labels of the groups whose value of setting k is value. */
@@ -248,16 +281,45 @@ static void append_setting_cells(TextBuf *out, const ReportSet *set, const Table
         text_printf(out, " and %d more", total - listed);
 }
 
-/* Writes the settings behind a table. A setting that differs between cells shows the value
- * of most cells, then each other value with the cells that used it. */
+/* Returns 1 when setting k of some seed of the table differs from its default. A group's
+ * value joins the distinct values of its seeds with '|', and "?" is a seed without it. */
+static int setting_differs(const ReportSet *set, const TableView *t, int k) {
+    const char *fallback = report_setting_default(k);
+    size_t n = strlen(fallback);
+    for (int i = 0; i < t->num_groups; i++) {
+        for (const char *p = set->groups[t->groups[i]].settings[k]; *p;) {
+            const char *end = strchr(p, '|');
+            size_t len = end ? (size_t)(end - p) : strlen(p);
+            int unknown = len == 1 && p[0] == '?';
+            int same = len == n && strncmp(p, fallback, n) == 0;
+            if (!unknown && !same)
+                return 1;
+            if (!end)
+                break;
+            p = end + 1;
+        }
+    }
+    return 0;
+}
+
+/* Writes the settings behind a table: those of report_setting_keys, then every other setting
+ * that differs from its default. A setting that differs between cells shows the value of most
+ * cells, then each other value with the cells that used it. */
 static void append_settings(TextBuf *out, const ReportSet *set, const TableView *t) {
     int seeds_differ = 0;
-    /* The protocol only concerns regression metrics. */
-    int num_keys = EUAR_REPORT_NUM_SETTINGS;
-    if (strcmp(set->groups[t->groups[0]].task, "classification") == 0)
-        num_keys--;
-    text_printf(out, "Settings: ");
-    for (int k = 0; k < num_keys; k++) {
+    const ReportGroup *first = table_first_result(set, t);
+    int classification = first && strcmp(first->task, "classification") == 0;
+    if (set->quick && set->record_suite && strcmp(set->record_suite, t->suite) == 0)
+        text_printf(out, "Settings (quick variant, `euar suite --quick`): ");
+    else
+        text_printf(out, "Settings: ");
+    int shown_keys = 0;
+    for (int k = 0; k < report_settings_count(); k++) {
+        /* The protocol only concerns regression metrics. */
+        if (classification && strcmp(report_setting_key(k), "protocol") == 0)
+            continue;
+        if (k >= EUAR_REPORT_NUM_SETTINGS && !setting_differs(set, t, k))
+            continue;
         const char *values[256] = {"?"};
         int votes[256] = {0}, count = 0;
         for (int i = 0; i < t->num_groups; i++) {
@@ -278,7 +340,7 @@ static void append_settings(TextBuf *out, const ReportSet *set, const TableView 
         for (int j = 1; j < count; j++)
             if (votes[j] > votes[major])
                 major = j;
-        text_printf(out, "%s%s=", k ? ", " : "", report_setting_keys[k]);
+        text_printf(out, "%s%s=", shown_keys++ ? ", " : "", report_setting_key(k));
         append_escaped(out, values[major]);
         if (count > 1) {
             text_printf(out, " (");
@@ -328,7 +390,7 @@ static void render_table(TextBuf *out, const ReportSet *set, const TableView *t,
         for (int c = 0; c < t->num_cols; c++) {
             const ReportGroup *g = table_cell(set, t, t->rows[r].label, t->cols[c].label);
             text_printf(out, " ");
-            if (!g) {
+            if (group_empty(g)) {
                 text_printf(out, "—");
                 any_missing = 1;
             } else {
@@ -396,18 +458,18 @@ static int noise_cell_metrics(const ReportGroup *g, const ReportOptions *options
 }
 
 /* Writes one cell of the noise table: the group's clean test split when test is NULL, else
- * the test-time condition `test`. */
-static void append_noise_cell(TextBuf *out, const ReportGroup *g, const TestStat *test,
-                              const char *label, const ReportOptions *options, int common_n,
-                              Notes *notes) {
+ * the test-time condition `test`. Returns 1 when the cell has no result ("—"). */
+static int append_noise_cell(TextBuf *out, const ReportGroup *g, const TestStat *test,
+                             const char *label, const ReportOptions *options, int common_n,
+                             Notes *notes) {
     char note[768];
-    if (g && g->n_ok == 0) {
+    if (!group_empty(g) && g->n_ok == 0) {
         append_cell(out, g, options, common_n, notes);
-        return;
+        return 0;
     }
-    if (!g || (label && !test)) {
+    if (group_empty(g) || (label && (!test || test->n == 0))) {
         text_printf(out, "—");
-        return;
+        return 1;
     }
     const char *names[EUAR_METRICS_MAX];
     int count = noise_cell_metrics(g, options, names);
@@ -430,12 +492,17 @@ static void append_noise_cell(TextBuf *out, const ReportGroup *g, const TestStat
     }
     if (g->selected_on_test)
         text_printf(out, " †");
+    return 0;
 }
 
 /* Describes the cells of a noise table in the line above it. */
 static void append_noise_caption(TextBuf *out, const ReportSet *set, const TableView *t,
                                  const ReportOptions *options, int common_n) {
-    const ReportGroup *first = &set->groups[t->groups[0]];
+    const ReportGroup *first = table_first_result(set, t);
+    if (!first) {
+        text_printf(out, "No result yet for this dataset.\n\n");
+        return;
+    }
     text_printf(out, "Test split under test-time noise. Cells: ");
     if (options && options->metrics && options->num_metrics > 0) {
         for (int i = 0; i < options->num_metrics; i++)
@@ -450,10 +517,10 @@ static void append_noise_caption(TextBuf *out, const ReportSet *set, const Table
         text_printf(out, "Acc2 in %% (protocol mib: y >= 0 vs p >= 0 over samples with a "
                          "non-zero label)");
     }
-    text_printf(out, "; mean ± sample standard deviation over n = %d seed%s. Column clean is "
-                "the test split as trained; each other column evaluates the same trained "
-                "models on the test split corrupted by the noise spec listed under the "
-                "table.\n\n", common_n, common_n == 1 ? "" : "s");
+    append_seed_count(out, common_n);
+    text_printf(out, " Column clean is the test split as trained; each other column evaluates "
+                "the same trained models on the test split corrupted by the noise spec listed "
+                "under the table.\n\n");
 }
 
 /* Writes the links to the plots of one training condition of a table. */
@@ -541,13 +608,12 @@ static void render_noise_table(TextBuf *out, const ReportSet *set, const TableVi
             text_printf(out, "| ");
             append_escaped(out, t->cols[c].label);
             text_printf(out, " | ");
-            append_noise_cell(out, g, NULL, NULL, options, common_n, &notes);
-            any_missing |= !g;
+            any_missing |= append_noise_cell(out, g, NULL, NULL, options, common_n, &notes);
             for (int k = 0; k < num_tests; k++) {
                 const TestStat *test = g ? report_group_test(g, tests[k]->label) : NULL;
                 text_printf(out, " | ");
-                append_noise_cell(out, g, test, tests[k]->label, options, common_n, &notes);
-                any_missing |= !test && (!g || g->n_ok > 0);
+                any_missing |= append_noise_cell(out, g, test, tests[k]->label, options,
+                                                 common_n, &notes);
             }
             text_printf(out, " |\n");
             any_test_selected |= g && g->selected_on_test && g->n_ok > 0;
@@ -578,8 +644,25 @@ char *report_render_markdown(const ReportSet *set, const ReportOptions *options)
     int count = collect_tables(set, &tables);
     const char *title = options && options->title ? options->title : "euar-bench report";
     text_printf(&out, "# %s\n\n", title);
-    text_printf(&out, "%d result files, aggregated by euar-bench %s.\n\n", set->num_files,
-                EUAR_VERSION);
+    text_printf(&out, "%d result file%s, aggregated by euar-bench %s.\n\n", set->num_files,
+                set->num_files == 1 ? "" : "s", EUAR_VERSION);
+    if (set->has_record) {
+        text_printf(&out, "Suite ");
+        append_escaped(&out, set->record_suite);
+        text_printf(&out, "%s, as recorded in suite.json of the results folder.",
+                    set->quick ? ", quick variant (`euar suite --quick`)" : "");
+        if (set->num_missing > 0)
+            text_printf(&out, " %d of %d cells have no result yet; the tables show — for them.",
+                        set->num_missing, set->num_cells);
+        if (set->num_left_out > 0)
+            text_printf(&out, " %d result file%s of the folder %s left out because %s hash "
+                        "matches no cell of the suite: %s from earlier settings and can be "
+                        "deleted.", set->num_left_out, set->num_left_out == 1 ? "" : "s",
+                        set->num_left_out == 1 ? "was" : "were",
+                        set->num_left_out == 1 ? "its" : "their",
+                        set->num_left_out == 1 ? "it comes" : "they come");
+        text_printf(&out, "\n\n");
+    }
     for (int j = 0; j < count; j++) {
         if (table_has_tests(set, &tables[j]))
             render_noise_table(&out, set, &tables[j], options);
@@ -624,7 +707,11 @@ char *report_render_csv(const ReportSet *set) {
                         append_csv_field(&out, keys[f]);
                         text_printf(&out, ",");
                     }
-                    text_printf(&out, "%.9g,%.9g,%d\n", ms->mean, ms->std, ms->n);
+                    /* One seed has no sample standard deviation. */
+                    if (ms->n == 1)
+                        text_printf(&out, "%.9g,,%d\n", ms->mean, ms->n);
+                    else
+                        text_printf(&out, "%.9g,%.9g,%d\n", ms->mean, ms->std, ms->n);
                 }
             }
         }

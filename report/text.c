@@ -70,6 +70,10 @@ void append_escaped(TextBuf *out, const char *s) {
 void append_stat(TextBuf *out, const char *name, const MetricStat *ms) {
     if (!ms)
         text_printf(out, "n/a");
+    else if (ms->n == 1 && is_raw_metric(name))
+        text_printf(out, "%.3f", ms->mean);
+    else if (ms->n == 1)
+        text_printf(out, "%.1f", 100.0 * ms->mean);
     else if (is_raw_metric(name))
         text_printf(out, "%.3f±%.3f", ms->mean, ms->std);
     else

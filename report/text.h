@@ -37,8 +37,8 @@ int is_raw_metric(const char *name);
 /* Writes Markdown-safe text: '|' would end a table cell and a line break would end the row. */
 void append_escaped(TextBuf *out, const char *s);
 
-/* Writes mean±std of a metric: in % with one decimal for fractions, with three decimals for
- * raw metrics, "n/a" when ms is NULL. */
+/* Writes mean±std of a metric, or the mean alone when n is 1: in % with one decimal for
+ * fractions, with three decimals for raw metrics, "n/a" when ms is NULL. */
 void append_stat(TextBuf *out, const char *name, const MetricStat *ms);
 
 #endif

@@ -2,11 +2,13 @@
 #include "suite.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/common.h"
 #include "core/model.h"
@@ -118,16 +120,6 @@ static int read_label(Reader *r, const cJSON *item, char *out) {
     return 0;
 }
 
-static int read_uint(Reader *r, const cJSON *item, uint64_t *out) {
-    if (!cJSON_IsNumber(item))
-        return bad(r, "expected a non-negative integer, found %s", json_type_name(item));
-    double v = item->valuedouble;
-    if (v < 0 || v > JSON_MAX_EXACT_INT || v != floor(v))
-        return bad(r, "invalid value %.17g: expected an integer from 0 to 2^53", v);
-    *out = (uint64_t)v;
-    return 0;
-}
-
 /* Writes a JSON number as setting text: integers plainly, others in the shortest form that
  * reads back as the same double. */
 static void number_text(double v, char *buf, size_t cap) {
@@ -135,9 +127,27 @@ static void number_text(double v, char *buf, size_t cap) {
         snprintf(buf, cap, "%lld", (long long)v);
         return;
     }
+    /* Larger integers are printed in full, not in exponent form. */
+    if (v == floor(v) && fabs(v) < 1e30) {
+        snprintf(buf, cap, "%.0f", v);
+        return;
+    }
     snprintf(buf, cap, "%.15g", v);
     if (strtod(buf, NULL) != v)
         snprintf(buf, cap, "%.17g", v);
+}
+
+static int read_uint(Reader *r, const cJSON *item, uint64_t *out) {
+    if (!cJSON_IsNumber(item))
+        return bad(r, "expected a non-negative integer, found %s", json_type_name(item));
+    double v = item->valuedouble;
+    if (v < 0 || v > JSON_MAX_EXACT_INT || v != floor(v)) {
+        char text[64];
+        number_text(v, text, sizeof(text));
+        return bad(r, "invalid value %s: expected an integer from 0 to 2^53", text);
+    }
+    *out = (uint64_t)v;
+    return 0;
 }
 
 /* Reads a settings object and checks each value with settings_set_kv(). */
@@ -550,9 +560,16 @@ int suite_parse_text(const char *text, const char *file, Suite *out) {
 
 int suite_load(const char *path, Suite *out) {
     memset(out, 0, sizeof(*out));
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return err_set("suite file %s: %s; check the path (the repository's suites are "
+                       "suites/missing.json and suites/noise.json)", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return err_set("suite file %s is a folder, not a file; give the path of a suite JSON "
+                       "file, for example suites/missing.json", path);
     char *text = read_file_text(path, NULL);
     if (!text)
-        return err_prefix("suite");
+        return -1;
     int rc = suite_parse_text(text, path, out);
     free(text);
     return rc;

@@ -2,6 +2,7 @@
  * at most opt->jobs at a time. */
 #include "suite.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -9,11 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/common.h"
+#include "core/model.h"
+#include "datasets/dataset.h"
 
 typedef struct {
     pid_t pid;
@@ -54,7 +58,7 @@ static pid_t worker_start(const SuiteCell *c, const char *exe, const char *dir) 
     if (pid == 0) {
         int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd < 0) {
-            dprintf(2, "euar suite: cannot create %s: %s\n", log_path, strerror(errno));
+            dprintf(2, "euar: error: cannot create %s: %s\n", log_path, strerror(errno));
             _exit(127);
         }
         int null_fd = open("/dev/null", O_RDONLY);
@@ -72,7 +76,7 @@ static pid_t worker_start(const SuiteCell *c, const char *exe, const char *dir) 
         /* One BLAS thread per worker: the workers already fill the cores. */
         setenv("OPENBLAS_NUM_THREADS", "1", 1);
         execv(exe, argv);
-        dprintf(2, "euar suite: cannot run %s: %s\n", exe, strerror(errno));
+        dprintf(2, "euar: error: cannot run %s: %s\n", exe, strerror(errno));
         _exit(127);
     }
     suite_argv_free(argv);
@@ -177,19 +181,117 @@ static const char *plan_name(SuiteCellPlan plan) {
     return "?";
 }
 
-/* Checks that the data file of every dataset with cells to run can be read. */
-static int check_data_files(const Suite *s, const SuiteCell *cells, const int *todo, int n) {
+/* Checks one dataset against the cells that will run on it: its metadata (modality names and
+ * kinds, task), the noise spec of each condition, each model against the task, and the rules
+ * that tie settings together. `first` is the first such cell, whose settings the dataset's
+ * cells share apart from the seed. */
+static int preflight_dataset(const Suite *s, const SuiteDataset *ds, const SuiteCell *cells,
+                             const int *todo, int n, const SuiteCell *first) {
+    if (access(ds->path, R_OK) != 0)
+        return err_set("suite file %s: dataset '%s': cannot read %s: %s; create the file "
+                       "('make data' generates the default datasets) or fix its \"path\"",
+                       s->file, ds->label, ds->path, strerror(errno));
+    if (settings_check(&first->settings) != 0)
+        return err_prefix("suite file %s: dataset '%s'", s->file, ds->label);
+    Dataset info;
+    if (dataset_read_info(ds->path, &info) != 0)
+        return err_prefix("suite file %s: dataset '%s'", s->file, ds->label);
+    int rc = 0;
+    for (int c = 0; c < ds->num_conditions && rc == 0; c++)
+        if (noise_check_dataset(&ds->conditions[c].spec, &info) != 0)
+            rc = err_prefix("suite file %s: dataset '%s' (%s), condition '%s'", s->file,
+                            ds->label, ds->path, ds->conditions[c].label);
+    int classification = info.task == EUAR_TASK_CLASSIFICATION;
+    for (int i = 0; i < n && rc == 0; i++) {
+        const SuiteCell *c = &cells[todo[i]];
+        char why[256];
+        if (strcmp(c->dataset, ds->label) == 0 &&
+            !model_supports_task(c->model, classification, why, sizeof(why)))
+            rc = err_set("suite file %s: dataset '%s' (%s), model '%s': %s", s->file,
+                         ds->label, ds->path, c->model, why);
+    }
+    dataset_free(&info);
+    return rc;
+}
+
+/* Checks every dataset with cells to run before anything is written, so that an invalid cell
+ * fails the suite at once instead of failing in every worker. */
+static int preflight(const Suite *s, const SuiteCell *cells, const int *todo, int n) {
     for (int d = 0; d < s->num_datasets; d++) {
         const SuiteDataset *ds = &s->datasets[d];
-        int used = 0;
-        for (int i = 0; i < n && !used; i++)
-            used = strcmp(cells[todo[i]].dataset, ds->label) == 0;
-        if (used && access(ds->path, R_OK) != 0)
-            return err_set("suite file %s: dataset '%s': cannot read %s: %s; create the file "
-                           "('make data' generates the default datasets) or fix its \"path\"",
-                           s->file, ds->label, ds->path, strerror(errno));
+        const SuiteCell *first = NULL;
+        for (int i = 0; i < n && !first; i++)
+            if (strcmp(cells[todo[i]].dataset, ds->label) == 0)
+                first = &cells[todo[i]];
+        if (first && preflight_dataset(s, ds, cells, todo, n, first) != 0)
+            return -1;
     }
     return 0;
+}
+
+/* Takes an exclusive flock(2) on DIR/.lock, held until suite_run() returns, so that two
+ * runners never share a results folder. The descriptor is close-on-exec, so the workers do
+ * not hold the lock. Returns the descriptor, or -1 with err_set(). */
+static int results_lock(const char *dir) {
+    char path[EUAR_SUITE_PATH_LEN + 16];
+    snprintf(path, sizeof(path), "%s/.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return err_set("cannot create %s: %s; check that the results folder is writable", path,
+                       strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int busy = errno == EWOULDBLOCK;
+        close(fd);
+        if (busy)
+            return err_set("results folder %s is in use by another 'euar suite'; wait for it "
+                           "to finish or choose another --results folder", dir);
+        return err_set("cannot lock %s: %s", path, strerror(errno));
+    }
+    return fd;
+}
+
+/* Returns 1 when name is "<anything>.json.tmp.<pid>", the temporary name of
+ * write_file_atomic(), and stores the pid. */
+static int temp_result_pid(const char *name, long *pid) {
+    const char *tag = strstr(name, ".json.tmp.");
+    if (!tag)
+        return 0;
+    const char *digits = tag + strlen(".json.tmp.");
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(digits, &end, 10);
+    if (errno || end == digits || *end || v <= 0)
+        return 0;
+    *pid = v;
+    return 1;
+}
+
+/* Removes the temporary files of processes that no longer run, for example a worker killed
+ * by SIGKILL before its rename. A file whose pid is alive is kept, since a worker of an
+ * earlier runner may still be writing it. */
+static void remove_stale_temp(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    int removed = 0;
+    struct dirent *entry;
+    while ((entry = readdir(d)) != NULL) {
+        long pid;
+        if (!temp_result_pid(entry->d_name, &pid))
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+            continue;
+        char path[EUAR_SUITE_PATH_LEN + 300];
+        snprintf(path, sizeof(path), "%s/%s", dir, entry->d_name);
+        if (unlink(path) == 0)
+            removed++;
+        else
+            LOG_WARN("cannot delete the stale temporary file %s: %s", path, strerror(errno));
+    }
+    closedir(d);
+    if (removed > 0)
+        LOG_INFO("deleted %d temporary file%s of killed processes in %s", removed,
+                 removed == 1 ? "" : "s", dir);
 }
 
 static void print_dry_run(const SuiteCell *cells, const int *selected, int n,
@@ -225,6 +327,7 @@ int suite_run(const Suite *s, const SuiteRunOptions *opt) {
     int rc = 0;
     SuiteCellPlan *plan = xcalloc((size_t)EUAR_MAX(count, 1), sizeof(SuiteCellPlan));
     int *todo = xcalloc((size_t)EUAR_MAX(count, 1), sizeof(int));
+    int lock_fd = -1;
     if (n == 0) {
         LOG_ERROR("no cell of suite '%s' matches --only '%s'; cells are named "
                   "DATASET/CONDITION/MODEL/SEED, for example '%s/%s/%s/%" PRIu64 "', or by hash",
@@ -239,12 +342,29 @@ int suite_run(const Suite *s, const SuiteRunOptions *opt) {
         goto done;
     }
 
-    if (suite_check_results_dir(s, opt->quick, opt->results) != 0 ||
+    RunCounts counts = {0};
+    int ntodo = 0;
+    for (int i = 0; i < n; i++) {
+        if (plan[selected[i]] == EUAR_CELL_SKIP)
+            counts.skipped++;
+        else
+            todo[ntodo++] = selected[i];
+    }
+    /* Nothing is written before the suite passes these checks. */
+    if (preflight(s, cells, todo, ntodo) != 0 ||
+        suite_check_results_dir(s, opt->quick, opt->results) != 0 ||
         make_dirs(opt->results) != 0) {
         LOG_ERROR("%s", err_get());
         rc = 1;
         goto done;
     }
+    lock_fd = results_lock(opt->results);
+    if (lock_fd < 0) {
+        LOG_ERROR("%s", err_get());
+        rc = 1;
+        goto done;
+    }
+    remove_stale_temp(opt->results);
     char logs[EUAR_SUITE_PATH_LEN + 16];
     snprintf(logs, sizeof(logs), "%s/logs", opt->results);
     if (make_dirs(logs) != 0 || suite_write_resolved(s, opt->quick, cells, count,
@@ -253,36 +373,22 @@ int suite_run(const Suite *s, const SuiteRunOptions *opt) {
         rc = 1;
         goto done;
     }
-
-    RunCounts counts = {0};
-    int ntodo = 0;
-    for (int i = 0; i < n; i++) {
-        const SuiteCell *c = &cells[selected[i]];
-        SuiteCellPlan p = plan[selected[i]];
-        if (p == EUAR_CELL_SKIP) {
-            counts.skipped++;
+    for (int i = 0; i < ntodo; i++) {
+        const SuiteCell *c = &cells[todo[i]];
+        if (plan[todo[i]] != EUAR_CELL_RERUN)
             continue;
+        char path[EUAR_SUITE_PATH_LEN + 32], reason[256];
+        suite_result_path(opt->results, c, path, sizeof(path));
+        suite_result_state(path, reason, sizeof(reason));
+        LOG_WARN("result file %s of %s/%s/%s/%" PRIu64 " is corrupt or incomplete (%s); "
+                 "deleting it and running the cell again", path, c->dataset, c->condition,
+                 c->model, c->seed, reason);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            LOG_ERROR("cannot delete %s: %s; delete it by hand and run the suite again",
+                      path, strerror(errno));
+            rc = 1;
+            goto done;
         }
-        if (p == EUAR_CELL_RERUN) {
-            char path[EUAR_SUITE_PATH_LEN + 32], reason[256];
-            suite_result_path(opt->results, c, path, sizeof(path));
-            suite_result_state(path, reason, sizeof(reason));
-            LOG_WARN("result file %s of %s/%s/%s/%" PRIu64 " is corrupt or incomplete (%s); "
-                     "deleting it and running the cell again", path, c->dataset, c->condition,
-                     c->model, c->seed, reason);
-            if (unlink(path) != 0 && errno != ENOENT) {
-                LOG_ERROR("cannot delete %s: %s; delete it by hand and run the suite again",
-                          path, strerror(errno));
-                rc = 1;
-                goto done;
-            }
-        }
-        todo[ntodo++] = selected[i];
-    }
-    if (check_data_files(s, cells, todo, ntodo) != 0) {
-        LOG_ERROR("%s", err_get());
-        rc = 1;
-        goto done;
     }
 
     int workers = EUAR_MAX(1, EUAR_MIN(opt->jobs, ntodo));
@@ -296,6 +402,8 @@ int suite_run(const Suite *s, const SuiteRunOptions *opt) {
     rc = counts.failed > 0 ? 1 : 0;
 
 done:
+    if (lock_fd >= 0)
+        close(lock_fd);
     free(todo);
     free(plan);
     free(selected);

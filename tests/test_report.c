@@ -71,10 +71,14 @@ typedef struct {
     int version;
 } FakeResult;
 
-static void write_result(const char *dir, const char *name, const FakeResult *r) {
-    char text[4096];
+/* Writes a result file; hash, when not NULL, is its top-level "hash". */
+static void write_result_hash(const char *dir, const char *name, const FakeResult *r,
+                              const char *hash) {
+    char text[4096], hash_field[64] = "";
+    if (hash)
+        snprintf(hash_field, sizeof(hash_field), "\"hash\": \"%s\", ", hash);
     snprintf(text, sizeof(text),
-             "{\"format\": \"euar-bench-result\", \"format_version\": %d,\n"
+             "{%s\"format\": \"euar-bench-result\", \"format_version\": %d,\n"
              " \"status\": \"%s\", \"failure\": %s,\n"
              " \"cell\": {\"suite\": \"missing\", \"dataset\": \"%s\", \"condition\": \"%s\",\n"
              "   \"condition_index\": %d, \"model\": \"%s\", \"model_index\": %d, \"seed\": %d,\n"
@@ -84,12 +88,16 @@ static void write_result(const char *dir, const char *name, const FakeResult *r)
              " \"task\": \"%s\", \"num_classes\": 0, \"select\": \"%s\", \"selected_epoch\": 7,\n"
              " \"metrics\": {\"valid\": {\"loss\": 1.0}, \"test\": %s},\n"
              " \"curve\": [], \"routing\": {}}\n",
-             r->version ? r->version : 1, r->failure ? "failed" : "ok",
+             hash_field, r->version ? r->version : 1, r->failure ? "failed" : "ok",
              r->failure ? r->failure : "null", r->dataset, r->condition, r->condition_index,
              r->model, r->model_index, r->seed, r->experts ? r->experts : "8",
              r->select ? r->select : "valid-loss", r->task ? r->task : "regression",
              r->select ? r->select : "valid-loss", r->test ? r->test : "{}");
     write_text(dir, name, text);
+}
+
+static void write_result(const char *dir, const char *name, const FakeResult *r) {
+    write_result_hash(dir, name, r, NULL);
 }
 
 static void make_temp_dir(char *dir, size_t cap) {
@@ -275,7 +283,9 @@ static void table_classification(void **state) {
     (void)state;
     char *md = render_main(NULL);
     assert_contains(md, "## missing: fmnist");
-    assert_contains(md, "| clean | 80.0±0.0 / 75.0±0.0 |");
+    /* One seed: the value alone, without a standard deviation of 0. */
+    assert_contains(md, "| clean | 80.0 / 75.0 |");
+    assert_contains(md, "value of n = 1 seed, so no standard deviation.");
     free(md);
 }
 
@@ -297,7 +307,7 @@ static void csv_rows(void **state) {
     report_free(&set);
     assert_true(strncmp(csv, "suite,dataset,condition,model,metric,mean,std,n\n", 48) == 0);
     assert_contains(csv, "\nmissing,synth-mosi,T+A,euar,mib_acc2,0.6,0.1,3\n");
-    assert_contains(csv, "\nmissing,fmnist,clean,concat,acc,0.8,0,1\n");
+    assert_contains(csv, "\nmissing,fmnist,clean,concat,acc,0.8,,1\n");
     assert_null(strstr(csv, ",T,euar,"));
     free(csv);
 }
@@ -354,8 +364,148 @@ static void load_missing_field(void **state) {
 
 static void load_empty_folder(void **state) {
     (void)state;
-    expect_load_error(NULL, NULL, "no results in /tmp/euar_test_report_");
-    expect_load_error("x.json.tmp.99", "{", "run `make suite-missing` first");
+    expect_load_error(NULL, NULL, "no result files in /tmp/euar_test_report_");
+    expect_load_error("x.json.tmp.99", "{", "run `euar suite FILE --results /tmp/euar_test");
+    expect_load_error(NULL, NULL, "(make suite-missing for the default suite)");
+}
+
+static void load_absent_folder(void **state) {
+    (void)state;
+    ReportSet set;
+    assert_int_equal(report_load_dir(&set, "/nonexistent/results"), -1);
+    assert_contains(err_get(), "cannot open results folder /nonexistent/results");
+    assert_contains(err_get(), "euar suite FILE --results /nonexistent/results");
+}
+
+/* ---- a folder with suite.json, the runner's record of the suite ----
+ *
+ * The record lists suite missing, quick variant, dataset synth-mosi with max_train 128, and four
+ * cells: T+A/euar seeds 1 and 2 (hashes a1, a2), T/euar seed 1 (b1) and the grouped cell
+ * clean/euar seed 1 of dataset nyud (c1, conditions clean and sp5). Results exist for a1 and
+ * a2, and a stale one (hash old) of T+A/euar seed 1 from earlier settings. */
+static const char record_json[] =
+    "{\"format\": \"euar-bench-suite\", \"format_version\": 1, \"source\": \"suites/rec.json\",\n"
+    " \"name\": \"missing\", \"quick\": true,\n"
+    " \"datasets\": [{\"label\": \"synth-mosi\", \"settings\": {\"epochs\": \"2\", "
+    "\"max_train\": \"128\"},\n"
+    "   \"conditions\": [{\"label\": \"T+A\", \"noise\": \"missing:keep=text,audio\"}, "
+    "{\"label\": \"T\", \"noise\": \"missing:keep=text\"}]},\n"
+    "  {\"label\": \"nyud\", \"settings\": {\"epochs\": \"2\"}, \"conditions\": [{\"label\": "
+    "\"clean\", \"noise\": \"none\"}, {\"label\": \"sp5\", \"noise\": \"saltpepper:eps=5\"}]}],\n"
+    " \"cells\": [\n"
+    "  {\"hash\": \"a1\", \"dataset\": \"synth-mosi\", \"condition\": \"T+A\", "
+    "\"condition_index\": 0, \"model\": \"euar\", \"model_index\": 0, \"seed\": 1},\n"
+    "  {\"hash\": \"a2\", \"dataset\": \"synth-mosi\", \"condition\": \"T+A\", "
+    "\"condition_index\": 0, \"model\": \"euar\", \"model_index\": 0, \"seed\": 2},\n"
+    "  {\"hash\": \"b1\", \"dataset\": \"synth-mosi\", \"condition\": \"T\", "
+    "\"condition_index\": 1, \"model\": \"euar\", \"model_index\": 0, \"seed\": 1},\n"
+    "  {\"hash\": \"c1\", \"dataset\": \"nyud\", \"condition\": \"clean\", "
+    "\"condition_index\": 0, \"model\": \"euar\", \"model_index\": 0, \"seed\": 1, "
+    "\"test_conditions\": [\"clean\", \"sp5\"]}]}\n";
+
+static void write_record_folder(char *dir, size_t cap) {
+    make_temp_dir(dir, cap);
+    write_text(dir, "suite.json", record_json);
+    FakeResult r = {"synth-mosi", NULL, "T+A", "euar", NULL, NULL, 0, 0, 1, NULL,
+                    "{\"mib_acc2\": 0.5, \"mib_f1\": 0.5, \"acc7\": 0.2}", 0};
+    write_result_hash(dir, "a1.json", &r, "a1");
+    r.seed = 2;
+    r.test = "{\"mib_acc2\": 0.7, \"mib_f1\": 0.5, \"acc7\": 0.2}";
+    write_result_hash(dir, "a2.json", &r, "a2");
+    /* The same cell under earlier settings: a mib_acc2 of 0.1 would pull the mean down. */
+    r.seed = 1;
+    r.test = "{\"mib_acc2\": 0.1, \"mib_f1\": 0.5, \"acc7\": 0.2}";
+    write_result_hash(dir, "old.json", &r, "old");
+}
+
+static void record_filters_stale(void **state) {
+    (void)state;
+    char dir[256];
+    write_record_folder(dir, sizeof(dir));
+    ReportSet set;
+    assert_int_equal(report_load_dir(&set, dir), 0);
+    assert_int_equal(set.has_record, 1);
+    assert_int_equal(set.num_files, 2);
+    assert_int_equal(set.num_left_out, 1);
+    assert_int_equal(set.num_cells, 4);
+    assert_int_equal(set.num_missing, 2);
+    const ReportGroup *g = report_find(&set, "missing", "synth-mosi", "T+A", "euar");
+    assert_non_null(g);
+    assert_int_equal(g->n_ok, 2);
+    assert_int_equal(g->n_expected, 2);
+    const MetricStat *acc2 = report_group_metric(g, "mib_acc2");
+    assert_non_null(acc2);
+    assert_near(acc2->mean, 0.6, 1e-12);
+    report_free(&set);
+    remove_dir(dir);
+}
+
+static void record_missing_cells(void **state) {
+    (void)state;
+    char dir[256];
+    write_record_folder(dir, sizeof(dir));
+    ReportSet set;
+    assert_int_equal(report_load_dir(&set, dir), 0);
+    const ReportGroup *t = report_find(&set, "missing", "synth-mosi", "T", "euar");
+    assert_non_null(t);
+    assert_int_equal(t->n_ok + t->n_failed, 0);
+    assert_int_equal(t->condition_index, 1);
+    const ReportGroup *nyud = report_find(&set, "missing", "nyud", "clean", "euar");
+    assert_non_null(nyud);
+    assert_int_equal(nyud->num_tests, 1);
+    assert_string_equal(nyud->tests[0].label, "sp5");
+    assert_string_equal(nyud->tests[0].noise, "saltpepper:eps=5");
+    char *md = report_render_markdown(&set, NULL);
+    report_free(&set);
+    assert_contains(md, "2 of 4 cells have no result yet; the tables show — for them.");
+    assert_contains(md, "1 result file of the folder was left out because its hash matches no "
+                        "cell of the suite");
+    assert_contains(md, "| T | — |");
+    assert_contains(md, "## missing: nyud\n\nNo result yet for this dataset.");
+    assert_contains(md, "| method | clean | sp5 |");
+    assert_contains(md, "| euar | — | — |");
+    free(md);
+    remove_dir(dir);
+}
+
+static void record_quick_settings(void **state) {
+    (void)state;
+    char dir[256];
+    write_record_folder(dir, sizeof(dir));
+    /* A result whose settings include max_train 128, which differs from the default 0. */
+    write_text(dir, "a1.json",
+               "{\"hash\": \"a1\", \"format\": \"euar-bench-result\", \"format_version\": 1, "
+               "\"status\": \"ok\", \"task\": \"regression\", \"cell\": {\"suite\": \"missing\", "
+               "\"dataset\": \"synth-mosi\", \"condition\": \"T+A\", \"condition_index\": 0, "
+               "\"model\": \"euar\", \"model_index\": 0, \"seed\": 1, \"settings\": "
+               "{\"epochs\": \"2\", \"max_train\": \"128\", \"eval_every\": \"1\"}}, "
+               "\"metrics\": {\"test\": {\"mib_acc2\": 0.5}}}");
+    ReportSet set;
+    assert_int_equal(report_load_dir(&set, dir), 0);
+    assert_int_equal(set.quick, 1);
+    char *md = report_render_markdown(&set, NULL);
+    report_free(&set);
+    assert_contains(md, "Suite missing, quick variant");
+    assert_contains(md, "Settings (quick variant, `euar suite --quick`): epochs=2");
+    assert_contains(md, "max_train=128");
+    /* eval_every keeps its default 1, so the line leaves it out. */
+    assert_null(strstr(md, "eval_every"));
+    free(md);
+    remove_dir(dir);
+}
+
+static void record_all_stale(void **state) {
+    (void)state;
+    char dir[256];
+    make_temp_dir(dir, sizeof(dir));
+    write_text(dir, "suite.json", record_json);
+    FakeResult r = {"synth-mosi", NULL, "T+A", "euar", NULL, NULL, 0, 0, 1, NULL, NULL, 0};
+    write_result_hash(dir, "old.json", &r, "old");
+    ReportSet set;
+    assert_int_equal(report_load_dir(&set, dir), -1);
+    assert_contains(err_get(), "no result file in");
+    assert_contains(err_get(), "euar suite suites/rec.json --results");
+    remove_dir(dir);
 }
 
 
@@ -754,6 +904,11 @@ int main(void) {
         cmocka_unit_test(load_newer_version),
         cmocka_unit_test(load_missing_field),
         cmocka_unit_test(load_empty_folder),
+        cmocka_unit_test(load_absent_folder),
+        cmocka_unit_test(record_filters_stale),
+        cmocka_unit_test(record_missing_cells),
+        cmocka_unit_test(record_quick_settings),
+        cmocka_unit_test(record_all_stale),
         cmocka_unit_test(load_bad_conditions),
         cmocka_unit_test(noise_aggregate_tests),
         cmocka_unit_test(noise_aggregate_sigma2),

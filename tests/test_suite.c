@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +18,8 @@
 #include "core/common.h"
 #include "core/model.h"
 #include "core/result.h"
+#include "core/settings.h"
+#include "datasets/dataset.h"
 #include "suites/suite.h"
 
 /* Suite file of the repository; the tests run from the repository root. */
@@ -211,6 +215,8 @@ static void suite_rejections(void **state) {
          {"seeds: expected an array of integer seeds, found a string", NULL}},
         {"seed-fraction", {.seeds = "[1, 2.5]"}, NULL, {"seeds[1]: invalid value 2.5", NULL}},
         {"seed-negative", {.seeds = "[-1]"}, NULL, {"seeds[0]: invalid value -1", NULL}},
+        {"seed-huge", {.seeds = "[1152921504606846976]"}, NULL,
+         {"seeds[0]: invalid value 1152921504606846976:", NULL}},
         {"label-type", {.conditions = "[{\"label\": 7}]"}, NULL,
          {"datasets[0].conditions[0].label: expected a string, found a number", NULL}},
         {"settings-type", {.settings = "[1]"}, NULL,
@@ -289,7 +295,10 @@ static void suite_rejections(void **state) {
 static void suite_missing_file(void **state) {
     Suite s;
     assert_int_equal(suite_load("/nonexistent/suite.json", &s), -1);
-    assert_non_null(strstr(err_get(), "/nonexistent/suite.json"));
+    assert_non_null(strstr(err_get(), "suite file /nonexistent/suite.json: No such file"));
+    assert_null(strstr(err_get(), "suite: "));
+    assert_int_equal(suite_load(temp_dir, &s), -1);
+    assert_non_null(strstr(err_get(), "is a folder, not a file"));
 }
 
 /* ---- canonical text and hash ---- */
@@ -897,6 +906,22 @@ static const char fake_worker[] =
     "esac\n"
     "printf '{\"status\": \"ok\"}' > \"$out\"\n";
 
+/* Writes a small synth-mosi (regression; text, audio, vision features) to dir/name. */
+static void write_mosi(char *path, size_t cap, const char *name) {
+    static const int sizes[EUAR_SPLIT_COUNT] = {8, 4, 4};
+    snprintf(path, cap, "%s/%s", temp_dir, name);
+    if (access(path, F_OK) != 0 && synth_sentiment_write_sized(path, "mosi", 1, sizes) != 0)
+        fail_msg("%s", err_get());
+}
+
+/* Writes a small synth-nyud (classification; rgb and depth images) to dir/name. */
+static void write_nyud(char *path, size_t cap, const char *name) {
+    static const int sizes[EUAR_SPLIT_COUNT] = {10, 10, 10};
+    snprintf(path, cap, "%s/%s", temp_dir, name);
+    if (access(path, F_OK) != 0 && synth_nyud_write_sized(path, 1, sizes) != 0)
+        fail_msg("%s", err_get());
+}
+
 static int file_exists(const char *dir, const char *hash, const char *suffix) {
     char path[400];
     snprintf(path, sizeof(path), "%s/%s%s", dir, hash, suffix);
@@ -908,8 +933,7 @@ static void runner_fake_worker(void **state) {
     snprintf(exe, sizeof(exe), "%s/fake-euar.sh", temp_dir);
     write_text(exe, fake_worker);
     assert_int_equal(chmod(exe, 0755), 0);
-    snprintf(data, sizeof(data), "%s/d.h5", temp_dir);
-    write_text(data, "");
+    write_mosi(data, sizeof(data), "d.h5");
     snprintf(results, sizeof(results), "%s/run-results", temp_dir);
     snprintf(text, sizeof(text),
              "{\"format_version\": 1, \"name\": \"fake\", \"models\": [\"euar\", \"concat\", "
@@ -976,8 +1000,7 @@ static void runner_grouped_cell(void **state) {
     snprintf(exe, sizeof(exe), "%s/fake-euar-grouped.sh", temp_dir);
     write_text(exe, fake_worker);
     assert_int_equal(chmod(exe, 0755), 0);
-    snprintf(data, sizeof(data), "%s/g.h5", temp_dir);
-    write_text(data, "");
+    write_nyud(data, sizeof(data), "g.h5");
     snprintf(results, sizeof(results), "%s/grouped-results", temp_dir);
     snprintf(text, sizeof(text),
              "{\"format_version\": 1, \"name\": \"grouped\", \"models\": [\"euar\"], "
@@ -1038,6 +1061,8 @@ static void runner_missing_data(void **state) {
     SuiteRunOptions opt = {.jobs = 1, .results = results, .exe = "/bin/false"};
     assert_int_equal(suite_run(&s, &opt), 1);
     assert_non_null(strstr(err_get(), "absent.h5"));
+    /* Nothing is written before the check: no folder, no suite.json, no logs/. */
+    assert_int_not_equal(access(results, F_OK), 0);
     /* A dry run reads nothing and creates no folder. */
     char other[320];
     snprintf(other, sizeof(other), "%s/dry-results", temp_dir);
@@ -1045,6 +1070,141 @@ static void runner_missing_data(void **state) {
     opt.dry_run = 1;
     assert_int_equal(suite_run(&s, &opt), 0);
     assert_int_not_equal(access(other, F_OK), 0);
+    suite_free(&s);
+}
+
+/* Runs a suite whose cells are invalid and expects suite_run() to fail before writing
+ * anything, with an error containing both needles. */
+static void expect_preflight_error(const char *name, const char *models, const char *settings,
+                                   const char *data, const char *noise, const char *needle1,
+                                   const char *needle2) {
+    char results[300], suite_path[300], text[2048];
+    snprintf(results, sizeof(results), "%s/%s-results", temp_dir, name);
+    snprintf(text, sizeof(text),
+             "{\"format_version\": 1, \"name\": \"%s\", \"models\": %s, \"seeds\": [1], "
+             "\"settings\": %s, \"datasets\": [{\"label\": \"d\", \"path\": \"%s\", "
+             "\"conditions\": [{\"label\": \"c\", \"noise\": \"%s\"}]}]}",
+             name, models, settings, data, noise);
+    snprintf(suite_path, sizeof(suite_path), "%s/%s.json", temp_dir, name);
+    write_text(suite_path, text);
+    Suite s;
+    if (suite_load(suite_path, &s) != 0)
+        fail_msg("%s", err_get());
+    SuiteRunOptions opt = {.jobs = 1, .results = results, .exe = "/bin/false"};
+    err_clear();
+    assert_int_equal(suite_run(&s, &opt), 1);
+    if (!strstr(err_get(), suite_path))
+        fail_msg("error does not name the suite file: %s", err_get());
+    if (!strstr(err_get(), needle1) || !strstr(err_get(), needle2))
+        fail_msg("expected '%s' and '%s' in: %s", needle1, needle2, err_get());
+    assert_int_not_equal(access(results, F_OK), 0);
+    suite_free(&s);
+}
+
+static void preflight_noise_names(void **state) {
+    char data[300];
+    write_mosi(data, sizeof(data), "pre.h5");
+    expect_preflight_error("badnoise", "[\"euar\"]", "{}", data, "missing:keep=smell",
+                           "condition 'c'", "smell");
+    /* Salt and pepper applies to images; synth-mosi has only features. */
+    expect_preflight_error("badkind", "[\"euar\"]", "{}", data, "saltpepper:eps=5",
+                           "dataset 'd'", "saltpepper");
+}
+
+static void preflight_model_task(void **state) {
+    char data[300];
+    write_mosi(data, sizeof(data), "pre.h5");
+    expect_preflight_error("badtask", "[\"euar\", \"tmc\"]", "{}", data, "none",
+                           "model 'tmc'", "needs a classification dataset");
+}
+
+static void preflight_settings(void **state) {
+    char data[300];
+    write_mosi(data, sizeof(data), "pre.h5");
+    expect_preflight_error("badtopk", "[\"euar\"]", "{\"experts\": 2, \"top_k\": 3}", data,
+                           "none", "top_k=3 is larger than experts=2", "dataset 'd'");
+    expect_preflight_error("badlv", "[\"euar\"]", "{\"lv_min\": 2, \"lv_max\": 1}", data,
+                           "none", "lv_min=2 must be below lv_max=1", "dataset 'd'");
+}
+
+/* The rules of settings_check() and model_supports_task() on their own. */
+static void settings_cross_rules(void **state) {
+    Settings set;
+    settings_default(&set);
+    assert_int_equal(settings_check(&set), 0);
+    set.top_k = set.experts + 1;
+    assert_int_equal(settings_check(&set), -1);
+    settings_default(&set);
+    set.lv_min = set.lv_max;
+    assert_int_equal(settings_check(&set), -1);
+    char why[256];
+    assert_int_equal(model_supports_task("tmc", 0, why, sizeof(why)), 0);
+    assert_non_null(strstr(why, "model 'tmc' needs a classification dataset"));
+    assert_int_equal(model_supports_task("qmf", 0, why, sizeof(why)), 0);
+    assert_int_equal(model_supports_task("tmc", 1, why, sizeof(why)), 1);
+    assert_int_equal(model_supports_task("euar", 0, why, sizeof(why)), 1);
+}
+
+/* Sets up a one-cell suite on small synth-mosi data that the stand-in worker finishes. */
+static void load_small_suite(const char *name, Suite *s, char *exe, size_t exe_cap) {
+    char data[300], suite_path[300], text[1024];
+    snprintf(exe, exe_cap, "%s/fake-euar-small.sh", temp_dir);
+    write_text(exe, fake_worker);
+    assert_int_equal(chmod(exe, 0755), 0);
+    write_mosi(data, sizeof(data), "small.h5");
+    snprintf(text, sizeof(text),
+             "{\"format_version\": 1, \"name\": \"%s\", \"models\": [\"euar\"], \"seeds\": [1], "
+             "\"datasets\": [{\"label\": \"d\", \"path\": \"%s\", \"conditions\": "
+             "[{\"label\": \"T\", \"noise\": \"missing:keep=text\"}]}]}", name, data);
+    snprintf(suite_path, sizeof(suite_path), "%s/%s.json", temp_dir, name);
+    write_text(suite_path, text);
+    if (suite_load(suite_path, s) != 0)
+        fail_msg("%s", err_get());
+}
+
+/* Temporary files of killed processes are deleted on start; those of a live process stay. */
+static void runner_stale_temp(void **state) {
+    char exe[300], results[300], stale[400], live[400];
+    Suite s;
+    load_small_suite("staletemp", &s, exe, sizeof(exe));
+    snprintf(results, sizeof(results), "%s/stale-results", temp_dir);
+    assert_int_equal(make_dirs(results), 0);
+    /* pid_max is at most 2^22 on Linux (proc(5)), so this pid cannot run. */
+    snprintf(stale, sizeof(stale), "%s/0123456789abcdef.json.tmp.%d", results, 4194305);
+    snprintf(live, sizeof(live), "%s/fedcba9876543210.json.tmp.%ld", results, (long)getpid());
+    write_text(stale, "{\"stat");
+    write_text(live, "{\"stat");
+    SuiteRunOptions opt = {.jobs = 1, .results = results, .exe = exe};
+    assert_int_equal(suite_run(&s, &opt), 0);
+    assert_int_not_equal(access(stale, F_OK), 0);
+    assert_int_equal(access(live, F_OK), 0);
+    suite_free(&s);
+}
+
+/* A second runner on a locked results folder is rejected and starts no worker. */
+static void runner_folder_locked(void **state) {
+    char exe[300], results[300], lock_path[340];
+    Suite s;
+    load_small_suite("locked", &s, exe, sizeof(exe));
+    snprintf(results, sizeof(results), "%s/locked-results", temp_dir);
+    assert_int_equal(make_dirs(results), 0);
+    snprintf(lock_path, sizeof(lock_path), "%s/.lock", results);
+    int fd = open(lock_path, O_RDWR | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+    SuiteRunOptions opt = {.jobs = 1, .results = results, .exe = exe};
+    err_clear();
+    assert_int_equal(suite_run(&s, &opt), 1);
+    assert_non_null(strstr(err_get(), "is in use by another 'euar suite'"));
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    assert_false(file_exists(results, cells[0].hash, ".json"));
+    close(fd);
+    /* Released, the folder is usable again. */
+    assert_int_equal(suite_run(&s, &opt), 0);
+    assert_true(file_exists(results, cells[0].hash, ".json"));
+    suite_cells_free(cells, n);
     suite_free(&s);
 }
 
@@ -1075,6 +1235,12 @@ int main(void) {
         cmocka_unit_test(runner_fake_worker),
         cmocka_unit_test(runner_grouped_cell),
         cmocka_unit_test(runner_missing_data),
+        cmocka_unit_test(preflight_noise_names),
+        cmocka_unit_test(preflight_model_task),
+        cmocka_unit_test(preflight_settings),
+        cmocka_unit_test(settings_cross_rules),
+        cmocka_unit_test(runner_stale_temp),
+        cmocka_unit_test(runner_folder_locked),
     };
     return cmocka_run_group_tests(tests, setup_temp, teardown_temp);
 }
