@@ -280,6 +280,12 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "euar: error: %s\n", err_get());
         return 1;
     }
+    char why[256];
+    if (!model_supports_task(model, prep.ds.task == EUAR_TASK_CLASSIFICATION, why, sizeof(why))) {
+        fprintf(stderr, "euar: error: %s: %s\n", data_path, why);
+        prepared_data_free(&prep);
+        return 1;
+    }
     for (int c = 0; c < tc.count; c++) {
         NoiseSpec spec;
         noise_parse(tc.spec[c], &spec);
