@@ -46,7 +46,12 @@ $(LIB): $(LIB_OBJ)
 
 # The element-wise loops of the CPU backend are written to vectorise: -O2 alone uses GCC 12's
 # very cheap cost model, which leaves them scalar.
+# (clang vectorises at -O2 already and has no -fvect-cost-model.)
+ifneq ($(shell $(CC) --version 2>/dev/null | grep -c clang),0)
+$(BUILD)/core/ops_cpu.o: EUAR_CFLAGS += -ftree-vectorize
+else
 $(BUILD)/core/ops_cpu.o: EUAR_CFLAGS += -ftree-vectorize -fvect-cost-model=dynamic
+endif
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)

@@ -13,6 +13,7 @@ static void usage(FILE *f) {
                "  train    train one model on one dataset and write its result\n"
                "  suite    run a suite file: every cell of its grid, resumable\n"
                "  report   aggregate a results folder into tables\n"
+               "  check    compare results with a stored baseline (exit 1 on a regression)\n"
                "  bench    time training epochs and report peak memory\n\n"
                "Run 'euar <command> --help' for the options of a command.\n",
             EUAR_VERSION);
@@ -32,7 +33,7 @@ int main(int argc, char **argv) {
         int (*run)(int, char **);
     } commands[] = {
         {"data", cmd_data},     {"train", cmd_train}, {"suite", cmd_suite},
-        {"report", cmd_report}, {"bench", cmd_bench},
+        {"report", cmd_report}, {"bench", cmd_bench}, {"check", cmd_check},
     };
     for (size_t i = 0; i < EUAR_ARRAY_LEN(commands); i++)
         if (strcmp(argv[1], commands[i].name) == 0)

@@ -40,8 +40,8 @@ check "report has the synth-mosi table" grep -q '^| T+A+V |' "$results/report.md
 check "report has the fmnist-2view table" grep -q '^| image+thumbnail |' "$results/report.md"
 check "no missing or failed cell in the report" \
     sh -c "! grep -E '^\\| .*(—|failed)' '$results/report.md'"
-# Every data row carries a number in each of the four model columns.
-rows=$(grep -cE '^\| [^-c][^|]*( \| [0-9]+\.[0-9]±[0-9]+\.[0-9][^|]*){4} \|$' "$results/report.md")
+# Every data row carries a number in each of the four model columns (one seed: no ±).
+rows=$(grep -cE '^\| [^-c][^|]*( \| [0-9]+\.[0-9](±[0-9]+\.[0-9])?[^|]*){4} \|$' "$results/report.md")
 check "10 table rows with numbers in every cell (got $rows)" test "$rows" -eq 10
 
 "$EUAR" suite suites/missing.json --quick --jobs 2 --results "$results" >"$work/run2.log" 2>&1
@@ -106,6 +106,45 @@ printf '{"name": "x", "models": [' >"$work/bad.json"
 "$EUAR" suite "$work/bad.json" --results "$work/bad-results" 2>"$work/bad5.err"
 check "invalid suite file exits 1" test $? -eq 1
 check "invalid suite file is named" grep -q "bad.json" "$work/bad5.err"
+
+# Regression gate: the fresh quick results pass the committed baseline, and a copy with one
+# metric worse by more than its tolerance (0.02) fails and names the group and the metric.
+baseline=tests/baselines/missing-quick.json
+"$EUAR" check "$results" --baseline "$baseline" >"$work/check1.txt" 2>&1
+status=$?
+check "check against the committed baseline exits 0 (got $status)" test "$status" -eq 0
+worse=$work/worse
+mkdir -p "$worse"
+cp "$results"/*.json "$worse"/
+group=$(python3 - "$worse" <<'PY'
+import glob, json, sys
+for path in sorted(glob.glob(sys.argv[1] + "/*.json")):
+    with open(path) as f:
+        r = json.load(f)
+    c = r.get("cell", {})
+    if r.get("format") == "euar-bench-result" and (c.get("dataset"), c.get("condition"),
+                                                   c.get("model")) == ("synth-mosi", "T+A", "euar"):
+        r["metrics"]["test"]["mib_acc2"] -= 0.05
+        with open(path, "w") as f:
+            json.dump(r, f, indent=1)
+        print("%s/%s/%s/%s" % (c["suite"], c["dataset"], c["condition"], c["model"]))
+        break
+PY
+)
+check "worsened copy has the T+A euar cell" test -n "$group"
+"$EUAR" check "$worse" --baseline "$baseline" >"$work/check2.txt" 2>&1
+status=$?
+check "check of the worsened copy exits 1 (got $status)" test "$status" -eq 1
+check "check names the worsened group and metric" \
+    sh -c "awk -v g='$group' '\$1 == g && \$2 == \"mib_acc2\" && /REGRESSED/' \
+        '$work/check2.txt' | grep -q ."
+"$EUAR" check "$results" --baseline "$baseline" --tolerance accuracy=0.1 2>"$work/check3.err"
+check "unknown metric in --tolerance exits 2" test $? -eq 2
+check "unknown metric is named" grep -q "accuracy" "$work/check3.err"
+printf '{"format": "euar-bench-baseline",' >"$work/bad-baseline.json"
+"$EUAR" check "$results" --baseline "$work/bad-baseline.json" 2>"$work/check4.err"
+check "malformed baseline exits 2" test $? -eq 2
+check "malformed baseline is named" grep -q "bad-baseline.json" "$work/check4.err"
 
 echo "e2e: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
