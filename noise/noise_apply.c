@@ -196,8 +196,9 @@ static int saltpepper_image(const Job *job) {
     const NoiseTerm *t = job->term;
     Modality *m = job->m;
     /* QMF gates twice, RandomApply(p) and then `random.uniform(0, 1) < E / convention`, so a
-     * level above the convention corrupts every gated image. The clamp to 1 keeps that. */
-    double prob = EUAR_MIN(1.0, t->p * t->eps / (double)t->convention);
+     * sample is corrupted with probability p * min(1, E / convention): a level above the
+     * convention corrupts every image that passed the first gate, and no more. */
+    double prob = t->p * EUAR_MIN(1.0, t->eps / (double)t->convention);
     const size_t plane = (size_t)m->h * (size_t)m->w;
     float *u = xmalloc(plane * sizeof(float));
     for (int i = 0; i < job->count; i++) {

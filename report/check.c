@@ -328,6 +328,36 @@ char *check_baseline_render(const ReportSet *set, const char *const *metrics, in
     return text;
 }
 
+/* Makes `view` a copy of `set` in which every test-time condition of a group (the result's
+ * `conditions` array) is a group of its own, named by the condition's label, so that the
+ * robustness columns of a noise suite are gated like the clean one. The view shares its
+ * strings and arrays with `set`: free it with free(view->groups) only, before report_free. */
+static void expand_test_conditions(const ReportSet *set, ReportSet *view) {
+    *view = *set;
+    int total = set->num_groups;
+    for (int g = 0; g < set->num_groups; g++)
+        total += set->groups[g].num_tests;
+    view->groups = xcalloc((size_t)(total ? total : 1), sizeof(ReportGroup));
+    view->num_groups = 0;
+    for (int g = 0; g < set->num_groups; g++) {
+        const ReportGroup *group = &set->groups[g];
+        view->groups[view->num_groups++] = *group;
+        for (int t = 0; t < group->num_tests; t++) {
+            const TestStat *test = &group->tests[t];
+            ReportGroup *copy = &view->groups[view->num_groups++];
+            *copy = *group;
+            copy->condition = test->label;
+            copy->metrics = test->metrics;
+            copy->num_metrics = test->num_metrics;
+            copy->n_ok = test->n;
+            copy->routing = test->routing;
+            copy->num_routing = test->num_routing;
+            copy->tests = NULL;
+            copy->num_tests = 0;
+        }
+    }
+}
+
 int check_baseline_write(const char *path, const char *results_dir, const char *const *metrics,
                          int num_metrics, const CheckTolerances *tol) {
     for (int i = 0; metrics && i < num_metrics; i++)
@@ -342,7 +372,10 @@ int check_baseline_write(const char *path, const char *results_dir, const char *
     struct tm utc;
     gmtime_r(&now, &utc);
     strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &utc);
-    char *text = check_baseline_render(&set, metrics, num_metrics, tol, created);
+    ReportSet view;
+    expand_test_conditions(&set, &view);
+    char *text = check_baseline_render(&view, metrics, num_metrics, tol, created);
+    free(view.groups);
     report_free(&set);
     if (!text)
         return err_prefix("%s", results_dir);
@@ -849,12 +882,15 @@ int check_run(const char *results_dir, const char *baseline_path, const CheckTol
         check_baseline_free(&baseline);
         return EUAR_CHECK_ERROR;
     }
+    ReportSet view;
+    expand_test_conditions(&fresh, &view);
     CheckReport report;
-    check_compare(&report, &baseline, &fresh, tol);
+    check_compare(&report, &baseline, &view, tol);
     int status = check_report_status(&report);
     if (table_out)
         *table_out = check_report_render(&report, only_changes);
     check_report_free(&report);
+    free(view.groups);
     report_free(&fresh);
     check_baseline_free(&baseline);
     return status;

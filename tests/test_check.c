@@ -143,6 +143,42 @@ static void write_baseline_both(void) {
         "  \"mib_mae\": {\"mean\": 0.90}}}]");
 }
 
+/* A test-time condition of a noise suite is gated like a group of its own: a worse value in
+ * a result's conditions array fails, whatever the clean column says. */
+static void check_gates_test_conditions(void **state) {
+    (void)state;
+    char dir[400], path[500], text[2048];
+    snprintf(dir, sizeof(dir), "%s/noisy", root_dir);
+    assert_int_equal(make_dirs(dir), 0);
+    const char *accs[2] = {"0.80", "0.40"};
+    for (int round = 0; round < 2; round++) {
+        snprintf(path, sizeof(path), "%s/r.json", dir);
+        snprintf(text, sizeof(text),
+                 "{\"format\": \"euar-bench-result\", \"format_version\": 1,\n"
+                 " \"status\": \"ok\", \"failure\": null,\n"
+                 " \"cell\": {\"suite\": \"noise\", \"dataset\": \"synth-nyud\",\n"
+                 "   \"condition\": \"clean\", \"model\": \"euar\", \"seed\": 1},\n"
+                 " \"task\": \"classification\", \"select\": \"valid-loss\",\n"
+                 " \"metrics\": {\"valid\": {}, \"test\": {\"acc\": 0.9}}, \"routing\": {},\n"
+                 " \"conditions\": [{\"label\": \"g10\", \"noise\": \"gaussian:eps=10\",\n"
+                 "   \"metrics\": {\"acc\": %s}, \"routing\": {}}]}\n",
+                 accs[round]);
+        write_text(path, text);
+        if (round == 0) {
+            assert_int_equal(check_baseline_write(baseline_path, dir, NULL, 0, NULL), 0);
+            char *saved = read_file_text(baseline_path, NULL);
+            assert_non_null(strstr(saved, "\"condition\": \"g10\""));
+            free(saved);
+        }
+    }
+    char *table = NULL;
+    int status = check_run(dir, baseline_path, NULL, 0, &table);
+    assert_int_equal(status, EUAR_CHECK_FAIL);
+    check_contains(table, "noise/synth-nyud/g10/euar");
+    check_contains(table, "REGRESSED");
+    free(table);
+}
+
 static void check_equal_passes(void **state) {
     (void)state;
     write_baseline_both();
@@ -435,6 +471,7 @@ static void direction_covers_metrics(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(check_equal_passes),
+        cmocka_unit_test(check_gates_test_conditions),
         cmocka_unit_test(check_worse_fails),
         cmocka_unit_test(check_within_tolerance),
         cmocka_unit_test(check_improved_passes),

@@ -809,8 +809,9 @@ static void saltpepper_gate_share(void **state) {
         {"saltpepper:eps=3,p=0.5,convention=10@image", 0.15},
         {"saltpepper:eps=3,p=0.5,convention=100@image", 0.015},
         {"saltpepper:eps=50,p=0.5,convention=100@image", 0.25},
-        /* 0.5 * 30 / 10 = 1.5, clamped to 1. */
-        {"saltpepper:eps=30,p=0.5,convention=10@image", 1.0},
+        /* 30 / 10 = 3 is clamped to 1 inside the outer gate: 0.5 * 1. */
+        {"saltpepper:eps=30,p=0.5,convention=10@image", 0.5},
+        {"saltpepper:eps=30,p=1,convention=10@image", 1.0},
     };
     const uint8_t grey[1] = {128};
     for (size_t i = 0; i < EUAR_ARRAY_LEN(cases); i++) {
