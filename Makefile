@@ -32,7 +32,7 @@ $(info euar-bench: gnuplot $(if $(GNUPLOT),found at $(GNUPLOT),not found: plots 
 endif
 
 .PHONY: all deps test test-unit test-e2e suite-missing suite-missing-quick suite-noise \
-        suite-noise-quick bench clean help data
+        suite-noise-quick bench clean help data report
 
 all: bin/euar
 
@@ -102,6 +102,10 @@ suite-noise: bin/euar data
 suite-noise-quick: bin/euar data
 	bin/euar suite suites/noise.json --quick --jobs $(JOBS) --results results/noise-quick
 	bin/euar report results/noise-quick
+
+# Renders every suite folder under results/ and writes results/index.md.
+report: bin/euar
+	bin/euar report results
 
 test: test-unit test-e2e
 

@@ -15,8 +15,11 @@
 #include "report/text.h"
 
 /* Plot size in pixels (PNG) and points (SVG). */
-#define PLOT_WIDTH 800
-#define PLOT_HEIGHT 560
+#define PLOT_WIDTH 1000
+#define PLOT_HEIGHT 600
+/* Longest title line in characters: about 8 pixels each in the 12-point default font of
+ * pngcairo, so a line stays well inside PLOT_WIDTH beside the key. */
+#define PLOT_TITLE_COLUMNS 90
 
 int report_noise_level(const char *spec, NoiseLevel *out) {
     memset(out, 0, sizeof(*out));
@@ -107,6 +110,36 @@ static void append_gp_string(TextBuf *out, const char *s) {
             text_printf(out, "%c", *s);
     }
     text_printf(out, "'");
+}
+
+char *report_gp_string_wrapped(const char *text, int max_columns) {
+    TextBuf out = {NULL, 0, 0};
+    const char *s = text;
+    int first = 1;
+    while (first || *s) {
+        size_t len = strlen(s), cut = len;
+        if (max_columns > 0 && len > (size_t)max_columns) {
+            /* Break after the last space or comma that keeps the line within max_columns. */
+            cut = 0;
+            for (size_t k = 1; k < (size_t)max_columns; k++)
+                if (s[k] == ' ' || s[k - 1] == ',')
+                    cut = k;
+            if (cut == 0)
+                cut = (size_t)max_columns;
+        }
+        char *line = xmalloc(cut + 1);
+        memcpy(line, s, cut);
+        line[cut] = '\0';
+        if (!first)
+            text_printf(&out, ".\"\\n\".");
+        append_gp_string(&out, line);
+        free(line);
+        s += cut;
+        while (*s == ' ')
+            s++;
+        first = 0;
+    }
+    return text_finish(&out);
 }
 
 /* Writes a name as one whitespace-free column name of a .dat header. */
@@ -315,7 +348,9 @@ static void append_gp_header(TextBuf *gp, const Plot *p, const char *title, cons
                     "    set terminal png noenhanced size %d,%d\n"
                     "}\n", PLOT_WIDTH, PLOT_HEIGHT, PLOT_WIDTH, PLOT_HEIGHT);
     text_printf(gp, "set output '%s.png'\nset title ", p->stem);
-    append_gp_string(gp, title);
+    char *wrapped = report_gp_string_wrapped(title, PLOT_TITLE_COLUMNS);
+    text_printf(gp, "%s", wrapped);
+    free(wrapped);
     text_printf(gp, " noenhanced\nset xlabel ");
     append_gp_string(gp, xlabel);
     text_printf(gp, " noenhanced\nset ylabel ");
@@ -618,9 +653,7 @@ int report_gnuplot_find(char *path, size_t cap) {
     return found;
 }
 
-/* Runs `gnuplot ./NAME.gp` in folder dir. Returns the exit status, or -1 when it could not
- * start. */
-static int run_gnuplot(const char *gnuplot, const char *dir, const char *stem) {
+int report_gnuplot_run(const char *gnuplot, const char *dir, const char *stem) {
     size_t len = strlen(stem) + 8;
     char *script = xmalloc(len);
     snprintf(script, len, "./%s.gp", stem);
@@ -671,7 +704,7 @@ int report_plots_write(const PlotSet *plots, const char *dir, const char *gnuplo
     int failed = 0, first = -1, first_status = 0;
     for (int i = 0; i < plots->count; i++) {
         const Plot *p = &plots->plots[i];
-        int status = run_gnuplot(gnuplot, dir, p->stem);
+        int status = report_gnuplot_run(gnuplot, dir, p->stem);
         if (status == 0)
             continue;
         /* No partial images: a failed script may have left a truncated PNG or SVG. */

@@ -25,7 +25,16 @@ typedef struct {
  * when the spec has no such term (clean data, missing modalities) or is malformed. */
 int report_noise_level(const char *spec, NoiseLevel *out);
 
-typedef enum { EUAR_PLOT_ACCURACY, EUAR_PLOT_SIGMA2, EUAR_PLOT_LOAD } PlotKind;
+/* Noise plots (report_plots_build()), then the paper's figures (report/paper.h): box plots of
+ * the missing subsets (Fig. 3), accuracy against experts (Fig. 4), validation curves (Fig. 5). */
+typedef enum {
+    EUAR_PLOT_ACCURACY,
+    EUAR_PLOT_SIGMA2,
+    EUAR_PLOT_LOAD,
+    EUAR_PLOT_BOX,
+    EUAR_PLOT_EXPERTS,
+    EUAR_PLOT_CONVERGENCE
+} PlotKind;
 
 /* One plot of a (suite, dataset, training condition). */
 typedef struct {
@@ -53,6 +62,15 @@ void report_plots_free(PlotSet *plots);
 
 /* Finds an executable gnuplot in PATH. Returns 1 and writes its path, or 0 when none. */
 int report_gnuplot_find(char *path, size_t cap);
+
+/* Runs `gnuplot ./STEM.gp` in folder dir through fork and exec, so that no shell sees the
+ * names. Returns gnuplot's exit status, or -1 when it could not start. */
+int report_gnuplot_run(const char *gnuplot, const char *dir, const char *stem);
+
+/* Returns a gnuplot string expression for text, split at spaces or after commas into lines of
+ * at most max_columns characters joined by "\n" (for example 'a'."\n".'b'), so that a long title
+ * fits the canvas. Each line is single-quoted as in plot scripts. Returns a malloc'd string. */
+char *report_gp_string_wrapped(const char *text, int max_columns);
 
 /* Writes stem.dat and stem.gp of every plot into folder dir (created when missing), then, when
  * gnuplot is not NULL, runs `gnuplot ./stem.gp` in dir for each, which writes stem.png and

@@ -2,13 +2,10 @@
  * the PNG and SVG that gnuplot draws from them. */
 #include "report/tsne.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/common.h"
@@ -119,9 +116,10 @@ static char *build_gp(const char *stem, const int32_t *labels, int n,
                      "}\n", TSNE_PLOT_SIZE, TSNE_PLOT_SIZE, TSNE_PLOT_SIZE, TSNE_PLOT_SIZE);
     text_printf(&gp, "set output '%s.png'\n", stem);
     if (title && title[0]) {
-        text_printf(&gp, "set title ");
-        append_quoted(&gp, title);
-        text_printf(&gp, " noenhanced\n");
+        /* About 8 pixels per character in the default 12-point font. */
+        char *wrapped = report_gp_string_wrapped(title, TSNE_PLOT_SIZE / 9);
+        text_printf(&gp, "set title %s noenhanced\n", wrapped);
+        free(wrapped);
     }
     /* t-SNE axes have no units, and only the same scale on both of them keeps the distances. */
     text_printf(&gp, "set size ratio -1\nunset xtics\nunset ytics\n"
@@ -144,28 +142,6 @@ static char *build_gp(const char *stem, const int32_t *labels, int n,
     text_printf(&gp, "\nset terminal svg noenhanced size %d,%d\nset output '%s.svg'\nreplot\n"
                      "unset output\n", TSNE_PLOT_SIZE, TSNE_PLOT_SIZE, stem);
     return text_finish(&gp);
-}
-
-/* Runs `gnuplot ./STEM.gp` with dir as working folder, through fork and exec so that no shell
- * sees the names. Returns the exit status, or -1 when it could not start. */
-static int run_gnuplot(const char *gnuplot, const char *dir, const char *stem) {
-    char script[256];
-    snprintf(script, sizeof(script), "./%s.gp", stem);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (chdir(dir) != 0)
-            _exit(126);
-        execl(gnuplot, "gnuplot", script, (char *)NULL);
-        _exit(127);
-    }
-    if (pid < 0)
-        return -1;
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 /* Writes text to DIR/STEM.EXT atomically. Returns 0 or -1 with err_set(). */
@@ -209,7 +185,7 @@ int tsne_plot(const char *dir, const char *stem, const float *y, const int32_t *
                  "`gnuplot %s.gp` in %s after installing gnuplot-nox", dir, stem, stem, dir);
         return 0;
     }
-    int status = run_gnuplot(gnuplot, dir, stem);
+    int status = report_gnuplot_run(gnuplot, dir, stem);
     if (status == 0)
         return 0;
     /* No partial images: a failed script may have left a truncated PNG or SVG. */
