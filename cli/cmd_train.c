@@ -218,17 +218,41 @@ int cmd_train(int argc, char **argv) {
             i++;
         } else if (strcmp(a, "--test-noise") == 0) {
             const char *eq = strchr(v, '=');
-            if (!eq || eq == v || tc.count == EUAR_RESULT_MAX_CONDITIONS) {
+            if (!eq || eq == v) {
                 fprintf(stderr, "euar: error: invalid --test-noise '%s': expected LABEL=SPEC, "
-                                "for example sp5=saltpepper:eps=5@rgb (at most %d)\n", v,
-                        EUAR_RESULT_MAX_CONDITIONS);
+                                "for example sp5=saltpepper:eps=5@rgb\n", v);
+                return 1;
+            }
+            if (tc.count == EUAR_RESULT_MAX_CONDITIONS) {
+                fprintf(stderr, "euar: error: too many --test-noise conditions: at most %d per "
+                                "run\n", EUAR_RESULT_MAX_CONDITIONS);
                 return 1;
             }
             char *label = xstrdup(v);
             label[eq - v] = '\0';
+            /* Labels name groups of the --joint-out file: HDF5 forbids '/' and the names "."
+             * and "..", and "clean" is the test split as trained. */
+            if (strlen(label) > 63 || strchr(label, '/') || strcmp(label, ".") == 0 ||
+                strcmp(label, "..") == 0 || strcmp(label, "clean") == 0) {
+                fprintf(stderr, "euar: error: invalid --test-noise label '%s': use at most 63 "
+                                "characters without '/', other than '.', '..' and 'clean'\n",
+                        label);
+                free(label);
+                return 1;
+            }
             NoiseSpec check;
             if (noise_parse(eq + 1, &check) != 0) {
                 fprintf(stderr, "euar: error: --test-noise %s: %s\n", label, err_get());
+                free(label);
+                return 1;
+            }
+            int reaches_test = check.count == 0;
+            for (int t = 0; t < check.count; t++)
+                reaches_test |= check.term[t].phase != EUAR_PHASE_TRAIN;
+            if (!reaches_test) {
+                fprintf(stderr, "euar: error: --test-noise %s: every term has phase=train, so "
+                                "the test split would stay clean; use phase=test or both\n",
+                        label);
                 free(label);
                 return 1;
             }
@@ -369,11 +393,13 @@ int cmd_train(int argc, char **argv) {
             printf(" %s %.4f", result.test.names[i], result.test.values[i]);
         printf("\n");
     }
-    if (out_path && result_write(out_path, &info, &set, &result) != 0) {
+    /* The joint file goes first: a run whose outputs are incomplete writes no result, so a
+     * suite reruns it. */
+    if (tc.joint_out && tc.joint.count > 0 && joint_file_write(tc.joint_out, &tc.joint) != 0) {
         fprintf(stderr, "euar: error: %s\n", err_get());
         status = 1;
     }
-    if (tc.joint_out && tc.joint.count > 0 && joint_file_write(tc.joint_out, &tc.joint) != 0) {
+    if (status != 1 && out_path && result_write(out_path, &info, &set, &result) != 0) {
         fprintf(stderr, "euar: error: %s\n", err_get());
         status = 1;
     }
