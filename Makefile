@@ -32,7 +32,9 @@ $(info euar-bench: gnuplot $(if $(GNUPLOT),found at $(GNUPLOT),not found: plots 
 endif
 
 .PHONY: all deps test test-unit test-e2e suite-missing suite-missing-quick suite-noise \
-        suite-noise-quick bench clean help data report
+        suite-noise-quick suite-experts suite-experts-quick suite-ablation suite-ablation-quick \
+        suite-convergence suite-convergence-quick suite-main suite-main-quick report bench clean \
+        help data report
 
 all: bin/euar
 
@@ -104,6 +106,45 @@ suite-noise-quick: bin/euar data
 	bin/euar report results/noise-quick
 
 # Renders every suite folder under results/ and writes results/index.md.
+# 22856 samples, about 4 GB; not part of `data`: only the full paper suites need it.
+data/synth-mosei.h5: | bin/euar
+	@mkdir -p data
+	bin/euar data synth mosei --out $@ --seed 1
+
+suite-experts: bin/euar data data/synth-mosei.h5
+	bin/euar suite suites/experts.json --jobs $(JOBS) --results results/experts
+	bin/euar report results/experts
+
+suite-experts-quick: bin/euar data
+	bin/euar suite suites/experts.json --quick --jobs $(JOBS) --results results/experts-quick
+	bin/euar report results/experts-quick
+
+suite-ablation: bin/euar data data/synth-mosei.h5
+	bin/euar suite suites/ablation.json --jobs $(JOBS) --results results/ablation
+	bin/euar report results/ablation
+
+suite-ablation-quick: bin/euar data
+	bin/euar suite suites/ablation.json --quick --jobs $(JOBS) --results results/ablation-quick
+	bin/euar report results/ablation-quick
+
+suite-convergence: bin/euar data/synth-mosi.h5
+	bin/euar suite suites/convergence.json --jobs $(JOBS) --results results/convergence
+	bin/euar report results/convergence
+
+suite-convergence-quick: bin/euar data/synth-mosi.h5
+	bin/euar suite suites/convergence.json --quick --jobs $(JOBS) \
+	    --results results/convergence-quick
+	bin/euar report results/convergence-quick
+
+suite-main: bin/euar data data/synth-mosei.h5
+	bin/euar suite suites/main.json --jobs $(JOBS) --results results/main
+	bin/euar report results/main
+
+suite-main-quick: bin/euar data
+	bin/euar suite suites/main.json --quick --jobs $(JOBS) --results results/main-quick
+	bin/euar report results/main-quick
+
+# Renders every suite folder under results/ and writes results/index.md.
 report: bin/euar
 	bin/euar report results
 
@@ -116,6 +157,7 @@ test-unit: $(TEST_BIN) bin/euar
 test-e2e: bin/euar data
 	tests/e2e_quick.sh
 	tests/e2e_noise.sh
+	tests/e2e_paper.sh
 
 bench: bin/euar data/synth-mosi.h5
 	bench/run.sh
@@ -134,6 +176,12 @@ help:
 	@echo "make suite-missing-quick  the same in miniature (1 seed, 2 epochs)"
 	@echo "make suite-noise          every model under test-time noise (Table 3)"
 	@echo "make suite-noise-quick    the same in miniature (1 seed, 2 epochs)"
+	@echo "make suite-experts        EUAR with 2 to 32 experts (Fig. 4)"
+	@echo "make suite-ablation       EUAR without KL, U-loss or both (Table 4)"
+	@echo "make suite-convergence    validation curves per epoch (Fig. 5)"
+	@echo "make suite-main           every dataset and model on clean data (Table 1, Fig. 6)"
+	@echo "                          (each suite-X has a suite-X-quick miniature)"
+	@echo "make report               render every suite under results/ with an index"
 	@echo "make bench                EUAR epochs against a PyTorch reference"
 	@echo "make clean                remove build/ and bin/"
 

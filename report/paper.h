@@ -91,7 +91,7 @@ void paper_figures_build(const ReportSet *set, const RunSet *runs, const char *k
                          PlotSet *out);
 
 /* Draws Fig. 6: for each joint file of runs, a t-SNE embedding of the conditions "clean" and
- * "A missing" (those the file has) into DIR/plots/tsne-*.png and .svg, and adds each to
+ * "A-missing" (those the file has) into DIR/plots/tsne-*.png and .svg, and adds each to
  * artifacts. Without gnuplot only the .dat and .gp files are written. Returns 0, or -1 with
  * err_set() for an unreadable joint file or a failed embedding. */
 int paper_tsne_figures(const RunSet *runs, const char *dir, PaperArtifacts *artifacts);

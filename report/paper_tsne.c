@@ -11,7 +11,7 @@
 #include "report/tsne.h"
 
 /* Conditions of Fig. 6: the clean test split and the one with the audio missing. */
-static const char *const tsne_conditions[] = {"clean", "A missing"};
+static const char *const tsne_conditions[] = {"clean", "A-missing"};
 
 static void safe_append(TextBuf *out, const char *s) {
     for (; *s; s++)

@@ -5,7 +5,8 @@
  *   format_version  1 (required). A newer version is rejected with a request to update.
  *   name            label of the suite (required); it names the default results folder.
  *   description     free text (optional).
- *   table           the report table the suite feeds, for example "missing" (default: name).
+ *   table           the report table the suite feeds, one of EUAR_SUITE_TABLES (default: name,
+ *                   which must then be one of them).
  *   models          non-empty array of registered model names (required).
  *   seeds           non-empty array of distinct integers in [0, 2^53] (required).
  *   noise_seed      integer in [0, 2^53] keying every noise draw (default 0).
@@ -14,11 +15,17 @@
  *       label       distinct label of the dataset (required);
  *       path        HDF5 file, relative to the folder euar runs in (required);
  *       settings    object of settings for this dataset's cells (optional);
+ *       models      array of model names replacing the suite's models for this dataset
+ *                   (optional), for example to add classifiers to a classification dataset;
+ *       joint_models  array of models of this dataset (optional) whose cells of the first
+ *                   seed also write their joint representations (euar train --joint-out);
  *       conditions  non-empty array (required) of {"label": distinct label (required),
- *                   "noise": noise spec (default "none")}.
+ *                   "noise": noise spec (default "none"), "settings": non-empty object
+ *                   (optional) of settings of this condition's cells}.
  *   quick           the variant run by --quick (optional): seeds, models and settings
  *                   replace or extend those above, and datasets is an object
- *                   {"<dataset label>": {"settings": {...}}} of per-dataset overrides.
+ *                   {"<dataset label>": {"settings": {...}, "models": [...], "skip": true}}
+ *                   of per-dataset overrides; a skipped dataset has no quick cells.
  *
  * A settings object maps a key of core/settings.h to a string or a number. Numbers are turned
  * into text, and every value is checked with settings_set_kv() when the file is read. The key
@@ -26,9 +33,10 @@
  * arrays, duplicate labels or keys, unknown models and invalid noise specs are rejected with
  * the file, the JSON path (for example datasets[0].settings.foo) and the value.
  *
- * A condition is test-time when its spec is clean or every term has phase test. Any other
- * condition is a training condition: a missing term (phase both by default), or a term with
- * phase train or both.
+ * A condition is test-time when it has no settings and its spec is clean or every term has
+ * phase test. Any other condition is a training condition: one with settings (a variant of the
+ * model or of training, such as an expert count), a missing term (phase both by default), or a
+ * term with phase train or both.
  *
  * A cell is one training run. Each training condition gives one cell per (model, seed), trained
  * and tested under its spec. All test-time conditions of a dataset share one cell per (model,
@@ -41,11 +49,15 @@
  * position of its first condition.
  *
  * A cell's settings are the defaults, then the suite's settings, the dataset's settings, the
- * quick settings and the quick dataset settings (--quick only), each overriding the one before,
- * and finally seed = the cell's seed. The cell's canonical text lists every field and every
- * resolved setting as sorted key=value lines, plus one test_noise.NNN=LABEL=SPEC line per
- * condition of a grouped cell unless its only condition is the clean one; 16 hex digits of its 64-bit FNV-1a hash name the result file
- * RESULTS/<hash>.json. */
+ * condition's settings, the quick settings and the quick dataset settings (--quick only), each
+ * overriding the one before, and finally seed = the cell's seed. The models of a dataset are,
+ * first found: quick.datasets.<label>.models (--quick), the dataset's models, quick.models
+ * (--quick), the suite's models; a cell's model index is its position in that list. The cell's
+ * canonical text lists every field and every resolved setting as sorted key=value lines, plus
+ * one test_noise.NNN=LABEL=SPEC line per condition of a grouped cell unless its only condition
+ * is the clean one, and joint_out=1 for a cell that writes a joint file; 16 hex digits of its
+ * 64-bit FNV-1a hash name the result file RESULTS/<hash>.json and the joint file
+ * RESULTS/<hash>.joint.h5. */
 #ifndef EUAR_SUITE_H
 #define EUAR_SUITE_H
 
@@ -61,6 +73,9 @@
 #define EUAR_SUITE_MAX_SETTINGS 64
 /* Condition label of a grouped cell whose test-time conditions include no clean one. */
 #define EUAR_SUITE_CLEAN_LABEL "clean"
+/* Report tables a suite can feed, comma-separated: EUAR Table 2 (missing), Table 3 (noise),
+ * Fig. 4 (experts), Table 4 (ablation), Fig. 5 (convergence), Table 1 and Fig. 6 (main). */
+#define EUAR_SUITE_TABLES "missing,noise,experts,ablation,convergence,main"
 
 /* A settings object of a suite file, values as text in file order. */
 typedef struct {
@@ -73,17 +88,9 @@ typedef struct {
     char label[EUAR_SUITE_LABEL_LEN];
     char noise[EUAR_NOISE_TEXT_LEN]; /* canonical text of the spec */
     NoiseSpec spec;
-    int test_time; /* suite_spec_is_test_time(&spec) */
+    SuiteSettings settings; /* count 0: none */
+    int test_time; /* no settings and suite_spec_is_test_time(&spec) */
 } SuiteCondition;
-
-typedef struct {
-    char label[EUAR_SUITE_LABEL_LEN];
-    char path[EUAR_SUITE_PATH_LEN];
-    SuiteSettings settings;
-    SuiteSettings quick_settings;
-    int num_conditions;
-    SuiteCondition *conditions;
-} SuiteDataset;
 
 typedef struct {
     int num_models;
@@ -91,6 +98,19 @@ typedef struct {
     int num_seeds;
     uint64_t *seeds;
 } SuiteGrid;
+
+typedef struct {
+    char label[EUAR_SUITE_LABEL_LEN];
+    char path[EUAR_SUITE_PATH_LEN];
+    SuiteSettings settings;
+    SuiteSettings quick_settings;
+    SuiteGrid grid;       /* models of this dataset; num_models 0: the suite's */
+    SuiteGrid quick_grid; /* quick.datasets.<label>.models; num_models 0: none given */
+    int quick_skip;       /* quick.datasets.<label>.skip */
+    SuiteGrid joint;      /* joint_models; num_models 0: none */
+    int num_conditions;
+    SuiteCondition *conditions;
+} SuiteDataset;
 
 typedef struct {
     char file[EUAR_SUITE_PATH_LEN]; /* path the suite was read from */
@@ -122,6 +142,7 @@ typedef struct {
     int model_index;
     uint64_t seed;
     Settings settings;
+    int joint;       /* 1: the worker writes RESULTS/<hash>.joint.h5 (--joint-out) */
     char *canonical; /* sorted key=value lines, owned */
     char hash[17];   /* 16 hex digits of hash_fnv1a64(canonical) */
 } SuiteCell;
@@ -145,6 +166,18 @@ int suite_expand(const Suite *s, int quick, SuiteCell **cells, int *count);
 
 void suite_cells_free(SuiteCell *cells, int count);
 
+/* Resolves the settings of a dataset's cells before the condition's settings and the seed:
+ * defaults, the suite's, the dataset's, and with quick the quick settings and the quick
+ * dataset settings. */
+void suite_dataset_settings(const Suite *s, const SuiteDataset *d, int quick, Settings *out);
+
+/* Returns the models of a dataset in the variant (quick or not) and stores their count. */
+char (*suite_dataset_models(const Suite *s, const SuiteDataset *d, int quick,
+                            int *count))[EUAR_SUITE_LABEL_LEN];
+
+/* Returns 1 when the dataset has cells in the variant, 0 when quick skips it. */
+int suite_dataset_included(const SuiteDataset *d, int quick);
+
 /* Writes the canonical text of a cell (sorted key=value lines) into a new string. */
 char *suite_cell_canonical(const SuiteCell *c);
 
@@ -163,12 +196,16 @@ typedef enum {
 /* Result file of a cell: DIR/<hash>.json. */
 void suite_result_path(const char *dir, const SuiteCell *c, char *buf, int cap);
 
+/* Joint file of a cell: DIR/<hash>.joint.h5 (written only when c->joint is 1). */
+void suite_joint_path(const char *dir, const SuiteCell *c, char *buf, int cap);
+
 /* Classifies a result file: 1 finished (valid JSON with status "ok" or "failed"), 0 absent,
  * -1 corrupt or incomplete, with the reason in `reason`. */
 int suite_result_state(const char *path, char *reason, int cap);
 
-/* Plans each cell from the files in `dir`. Reads only; deleting corrupt files is up to the
- * caller. */
+/* Plans each cell from the files in `dir`. A cell that requests a joint file and has a result
+ * with status "ok" but no joint file is planned EUAR_CELL_RERUN. Reads only; deleting corrupt
+ * files is up to the caller. */
 void suite_plan(const SuiteCell *cells, int count, const char *dir, SuiteCellPlan *plan);
 
 /* Returns 1 when condition i of a grouped cell is passed to the worker as --test-noise, 0 for
@@ -181,7 +218,7 @@ void suite_cell_conditions_text(const SuiteCell *c, char *buf, int cap);
 
 /* Builds the argument vector of the worker that runs a cell:
  *   EXE train --data PATH --model M --noise SPEC --noise-seed S
- *       [--test-noise LABEL=SPEC ...] --set key=value ...
+ *       [--test-noise LABEL=SPEC ...] --set key=value ... [--joint-out DIR/<hash>.joint.h5]
  *       --out DIR/<hash>.json --meta suite=NAME --meta dataset=LABEL --meta condition=LABEL
  *       --meta condition_index=I --meta model_index=J --meta hash=H
  * with one --set per setting and, for a grouped cell, one --test-noise per condition in suite
@@ -190,8 +227,9 @@ void suite_cell_conditions_text(const SuiteCell *c, char *buf, int cap);
 char **suite_cell_argv(const SuiteCell *c, const char *exe, const char *dir);
 void suite_argv_free(char **argv);
 
-/* Writes DIR/suite.json atomically: the resolved suite (quick or not), its datasets with the
- * settings their cells share apart from the seed, and the list of every cell with its hash.
+/* Writes DIR/suite.json atomically: the resolved suite (quick or not), its datasets with their
+ * models and the settings their cells share before condition settings and the seed, and the
+ * list of every cell with its hash, resolved settings apart from the seed and joint file name.
  * Returns 0 or -1 with err_set(). */
 int suite_write_resolved(const Suite *s, int quick, const SuiteCell *cells, int count,
                          const char *dir);

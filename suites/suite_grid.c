@@ -15,15 +15,48 @@ static void settings_apply(Settings *set, const SuiteSettings *from) {
         EUAR_ASSERT(settings_set_kv(set, from->key[i], from->value[i]) == 0);
 }
 
-/* Resolves the settings shared by every cell of a dataset, before the seed is set. */
-static void dataset_settings(const Suite *s, const SuiteDataset *d, int quick, Settings *out) {
+/* Resolves the settings of one cell before the seed: `cond` is NULL for a grouped cell, whose
+ * test-time conditions have no settings. */
+static void cell_settings(const Suite *s, const SuiteDataset *d, const SuiteCondition *cond,
+                          int quick, Settings *out) {
     settings_default(out);
     settings_apply(out, &s->settings);
     settings_apply(out, &d->settings);
+    if (cond)
+        settings_apply(out, &cond->settings);
     if (quick) {
         settings_apply(out, &s->quick_settings);
         settings_apply(out, &d->quick_settings);
     }
+}
+
+void suite_dataset_settings(const Suite *s, const SuiteDataset *d, int quick, Settings *out) {
+    cell_settings(s, d, NULL, quick, out);
+}
+
+char (*suite_dataset_models(const Suite *s, const SuiteDataset *d, int quick,
+                            int *count))[EUAR_SUITE_LABEL_LEN] {
+    const SuiteGrid *order[4] = {quick ? &d->quick_grid : NULL, &d->grid,
+                                 quick ? &s->quick_grid : NULL, &s->grid};
+    for (int i = 0; i < 4; i++) {
+        if (order[i] && order[i]->num_models > 0) {
+            *count = order[i]->num_models;
+            return order[i]->models;
+        }
+    }
+    *count = 0;
+    return NULL;
+}
+
+int suite_dataset_included(const SuiteDataset *d, int quick) {
+    return !(quick && d->quick_skip);
+}
+
+static int dataset_wants_joint(const SuiteDataset *d, const char *model) {
+    for (int i = 0; i < d->joint.num_models; i++)
+        if (strcmp(d->joint.models[i], model) == 0)
+            return 1;
+    return 0;
 }
 
 static int compare_lines(const void *a, const void *b) {
@@ -54,7 +87,7 @@ int suite_cell_test_noise(const SuiteCell *c, int i) {
 
 char *suite_cell_canonical(const SuiteCell *c) {
     int nset = settings_count();
-    int nlines = nset + 11 + c->num_tests;
+    int nlines = nset + 12 + c->num_tests;
     char **lines = xcalloc((size_t)nlines, sizeof(char *));
     char buf[EUAR_NOISE_TEXT_LEN + 2 * EUAR_SUITE_LABEL_LEN + 64];
     int k = 0;
@@ -84,6 +117,9 @@ char *suite_cell_canonical(const SuiteCell *c) {
     if (!cell_only_clean(c))
         for (int i = 0; i < c->num_tests; i++)
             LINE("test_noise.%03d=%s=%s", i, c->tests[i]->label, c->tests[i]->noise);
+    /* Only cells that write a joint file have this line, so other hashes stay as they were. */
+    if (c->joint)
+        LINE("joint_out=1");
 #undef LINE
     EUAR_ASSERT(k <= nlines);
     qsort(lines, (size_t)k, sizeof(char *), compare_lines);
@@ -145,13 +181,8 @@ int suite_expand(const Suite *s, int quick, SuiteCell **cells_out, int *count_ou
         return err_set("suite file %s has no \"quick\" object; run it without --quick or add "
                        "one", s->file);
     const SuiteGrid *grid = &s->grid;
-    int num_models = grid->num_models, num_seeds = grid->num_seeds;
-    char (*models)[EUAR_SUITE_LABEL_LEN] = grid->models;
+    int num_seeds = grid->num_seeds;
     const uint64_t *seeds = grid->seeds;
-    if (quick && s->quick_grid.num_models > 0) {
-        num_models = s->quick_grid.num_models;
-        models = s->quick_grid.models;
-    }
     if (quick && s->quick_grid.num_seeds > 0) {
         num_seeds = s->quick_grid.num_seeds;
         seeds = s->quick_grid.seeds;
@@ -161,6 +192,10 @@ int suite_expand(const Suite *s, int quick, SuiteCell **cells_out, int *count_ou
     int total = 0;
     for (int d = 0; d < s->num_datasets; d++) {
         const SuiteDataset *ds = &s->datasets[d];
+        if (!suite_dataset_included(ds, quick))
+            continue;
+        int num_models;
+        suite_dataset_models(s, ds, quick, &num_models);
         int runs = 0, grouped = 0;
         for (int ci = 0; ci < ds->num_conditions; ci++) {
             if (ds->conditions[ci].test_time)
@@ -174,14 +209,18 @@ int suite_expand(const Suite *s, int quick, SuiteCell **cells_out, int *count_ou
     int k = 0;
     for (int d = 0; d < s->num_datasets; d++) {
         const SuiteDataset *ds = &s->datasets[d];
-        Settings shared;
-        dataset_settings(s, ds, quick, &shared);
+        if (!suite_dataset_included(ds, quick))
+            continue;
+        int num_models;
+        char (*models)[EUAR_SUITE_LABEL_LEN] = suite_dataset_models(s, ds, quick, &num_models);
         TestGroup group;
         test_group_find(ds, &group);
         for (int ci = 0; ci < ds->num_conditions; ci++) {
             const SuiteCondition *cond = &ds->conditions[ci];
             if (cond->test_time && ci != group.first)
                 continue;
+            Settings shared;
+            cell_settings(s, ds, cond->test_time ? NULL : cond, quick, &shared);
             for (int mi = 0; mi < num_models; mi++) {
                 for (int si = 0; si < num_seeds; si++) {
                     SuiteCell *c = &cells[k++];
@@ -194,6 +233,9 @@ int suite_expand(const Suite *s, int quick, SuiteCell **cells_out, int *count_ou
                     c->seed = seeds[si];
                     c->settings = shared;
                     c->settings.seed = seeds[si];
+                    /* Joint files are written for the first seed only: one t-SNE plot per
+                     * model and condition needs one run. */
+                    c->joint = si == 0 && dataset_wants_joint(ds, models[mi]);
                     if (cond->test_time) {
                         c->condition = group.label;
                         c->condition_index = group.index;

@@ -69,20 +69,25 @@ static const char *json_type_name(const cJSON *item) {
     return "an invalid value";
 }
 
+/* Returns 1 when `word` is an item of the comma-separated `list`. */
+static int list_contains(const char *list, const char *word) {
+    size_t n = strlen(word);
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, word, n) == 0)
+            return 1;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return 0;
+}
+
 /* Checks that every key of `obj` is in the comma-separated `allowed` list and none repeats. */
 static int check_keys(Reader *r, const cJSON *obj, const char *allowed) {
     for (const cJSON *a = obj->child; a; a = a->next) {
-        int known = 0;
-        size_t n = strlen(a->string);
-        for (const char *p = allowed; *p;) {
-            const char *end = strchr(p, ',');
-            size_t len = end ? (size_t)(end - p) : strlen(p);
-            if (len == n && strncmp(p, a->string, n) == 0)
-                known = 1;
-            if (!end)
-                break;
-            p = end + 1;
-        }
+        int known = list_contains(allowed, a->string);
         if (!known)
             return bad(r, "unknown key \"%s\"; valid keys here are %s", a->string, allowed);
         for (const cJSON *b = obj->child; b != a; b = b->next)
@@ -238,7 +243,7 @@ static int read_condition(Reader *r, const cJSON *obj, SuiteCondition *out) {
     if (!cJSON_IsObject(obj))
         return bad(r, "expected an object {\"label\", \"noise\"}, found %s",
                    json_type_name(obj));
-    if (check_keys(r, obj, "label,noise") != 0)
+    if (check_keys(r, obj, "label,noise,settings") != 0)
         return -1;
     const cJSON *label = cJSON_GetObjectItemCaseSensitive(obj, "label");
     if (!label)
@@ -255,8 +260,20 @@ static int read_condition(Reader *r, const cJSON *obj, SuiteCondition *out) {
     if (noise_parse(text, &out->spec) != 0)
         return bad(r, "%s", err_get());
     path_pop(r, mark);
+    const cJSON *settings = cJSON_GetObjectItemCaseSensitive(obj, "settings");
+    if (settings) {
+        mark = path_key(r, "settings");
+        if (read_settings(r, settings, &out->settings) != 0)
+            return -1;
+        /* An empty object would make a training condition that differs from a clean one in
+         * nothing but its label. */
+        if (out->settings.count == 0)
+            return bad(r, "empty settings object; name at least one setting, for example "
+                       "{\"experts\": 4}, or remove the key");
+        path_pop(r, mark);
+    }
     noise_describe(&out->spec, out->noise, sizeof(out->noise));
-    out->test_time = suite_spec_is_test_time(&out->spec);
+    out->test_time = out->settings.count == 0 && suite_spec_is_test_time(&out->spec);
     /* euar train splits --test-noise LABEL=SPEC at the first '='. */
     if (out->test_time && strchr(out->label, '=')) {
         path_key(r, "label");
@@ -298,10 +315,30 @@ static int check_test_group(Reader *r, const SuiteDataset *ds) {
     return 0;
 }
 
-static int read_dataset(Reader *r, const cJSON *obj, SuiteDataset *out) {
+/* Reads joint_models: models of the dataset (`models`, count n) whose first-seed cells write
+ * joint files. */
+static int read_joint_models(Reader *r, const cJSON *arr, SuiteDataset *out,
+                             char (*models)[EUAR_SUITE_LABEL_LEN], int n) {
+    if (read_models(r, arr, &out->joint) != 0)
+        return -1;
+    for (int i = 0; i < out->joint.num_models; i++) {
+        int found = 0;
+        for (int j = 0; j < n; j++)
+            found |= strcmp(models[j], out->joint.models[i]) == 0;
+        if (!found) {
+            path_index(r, i);
+            return bad(r, "model \"%s\" is not a model of this dataset; add it to "
+                       "\"models\" or remove it here", out->joint.models[i]);
+        }
+    }
+    return 0;
+}
+
+static int read_dataset(Reader *r, const cJSON *obj, const SuiteGrid *suite_grid,
+                        SuiteDataset *out) {
     if (!cJSON_IsObject(obj))
         return bad(r, "expected a dataset object, found %s", json_type_name(obj));
-    if (check_keys(r, obj, "label,path,settings,conditions") != 0)
+    if (check_keys(r, obj, "label,path,settings,models,joint_models,conditions") != 0)
         return -1;
     const cJSON *label = cJSON_GetObjectItemCaseSensitive(obj, "label");
     const cJSON *path = cJSON_GetObjectItemCaseSensitive(obj, "path");
@@ -330,6 +367,21 @@ static int read_dataset(Reader *r, const cJSON *obj, SuiteDataset *out) {
             return -1;
         path_pop(r, mark);
     }
+    const cJSON *models = cJSON_GetObjectItemCaseSensitive(obj, "models");
+    if (models) {
+        mark = path_key(r, "models");
+        if (read_models(r, models, &out->grid) != 0)
+            return -1;
+        path_pop(r, mark);
+    }
+    const cJSON *joint = cJSON_GetObjectItemCaseSensitive(obj, "joint_models");
+    if (joint) {
+        const SuiteGrid *g = out->grid.num_models > 0 ? &out->grid : suite_grid;
+        mark = path_key(r, "joint_models");
+        if (read_joint_models(r, joint, out, g->models, g->num_models) != 0)
+            return -1;
+        path_pop(r, mark);
+    }
 
     mark = path_key(r, "conditions");
     if (!cJSON_IsArray(conditions))
@@ -354,6 +406,36 @@ static int read_dataset(Reader *r, const cJSON *obj, SuiteDataset *out) {
     if (check_test_group(r, out) != 0)
         return -1;
     path_pop(r, mark);
+    return 0;
+}
+
+/* Reads quick.datasets.<label>: {"settings": {...}, "models": [...], "skip": true}. */
+static int read_quick_dataset(Reader *r, const cJSON *d, SuiteDataset *ds) {
+    if (!cJSON_IsObject(d))
+        return bad(r, "expected an object {\"settings\": {...}}, found %s", json_type_name(d));
+    if (check_keys(r, d, "settings,models,skip") != 0)
+        return -1;
+    const cJSON *item;
+    size_t leaf;
+    if ((item = cJSON_GetObjectItemCaseSensitive(d, "settings"))) {
+        leaf = path_key(r, "settings");
+        if (read_settings(r, item, &ds->quick_settings) != 0)
+            return -1;
+        path_pop(r, leaf);
+    }
+    if ((item = cJSON_GetObjectItemCaseSensitive(d, "models"))) {
+        leaf = path_key(r, "models");
+        if (read_models(r, item, &ds->quick_grid) != 0)
+            return -1;
+        path_pop(r, leaf);
+    }
+    if ((item = cJSON_GetObjectItemCaseSensitive(d, "skip"))) {
+        leaf = path_key(r, "skip");
+        if (!cJSON_IsBool(item))
+            return bad(r, "expected true or false, found %s", json_type_name(item));
+        ds->quick_skip = cJSON_IsTrue(item);
+        path_pop(r, leaf);
+    }
     return 0;
 }
 
@@ -398,20 +480,15 @@ static int read_quick(Reader *r, const cJSON *obj, Suite *s) {
             for (const cJSON *e = item->child; e != d; e = e->next)
                 if (strcmp(e->string, d->string) == 0)
                     return bad(r, "dataset \"%s\" appears twice", d->string);
-            if (!cJSON_IsObject(d))
-                return bad(r, "expected an object {\"settings\": {...}}, found %s",
-                           json_type_name(d));
-            if (check_keys(r, d, "settings") != 0)
+            if (read_quick_dataset(r, d, ds) != 0)
                 return -1;
-            const cJSON *set = cJSON_GetObjectItemCaseSensitive(d, "settings");
-            if (set) {
-                size_t leaf = path_key(r, "settings");
-                if (read_settings(r, set, &ds->quick_settings) != 0)
-                    return -1;
-                path_pop(r, leaf);
-            }
             path_pop(r, inner);
         }
+        int kept = 0;
+        for (int i = 0; i < s->num_datasets; i++)
+            kept += !s->datasets[i].quick_skip;
+        if (kept == 0)
+            return bad(r, "every dataset is skipped; keep at least one in the quick variant");
         path_pop(r, mark);
     }
     s->has_quick = 1;
@@ -453,7 +530,13 @@ static int read_suite(Reader *r, const cJSON *root, Suite *s) {
         mark = path_key(r, "table");
         if (read_label(r, item, s->table) != 0)
             return -1;
+        if (!list_contains(EUAR_SUITE_TABLES, s->table))
+            return bad(r, "unknown table \"%s\"; valid tables are %s", s->table,
+                       EUAR_SUITE_TABLES);
         path_pop(r, mark);
+    } else if (!list_contains(EUAR_SUITE_TABLES, s->table)) {
+        return bad(r, "missing key \"table\": the name \"%s\" is not a report table, so "
+                   "add \"table\" with one of %s", s->name, EUAR_SUITE_TABLES);
     }
     if ((item = cJSON_GetObjectItemCaseSensitive(root, "description"))) {
         mark = path_key(r, "description");
@@ -496,7 +579,7 @@ static int read_suite(Reader *r, const cJSON *root, Suite *s) {
     for (const cJSON *d = item->child; d; d = d->next, i++) {
         size_t inner = path_index(r, i);
         s->num_datasets = i + 1;
-        if (read_dataset(r, d, &s->datasets[i]) != 0)
+        if (read_dataset(r, d, &s->grid, &s->datasets[i]) != 0)
             return -1;
         for (int j = 0; j < i; j++)
             if (strcmp(s->datasets[j].label, s->datasets[i].label) == 0)
@@ -563,7 +646,7 @@ int suite_load(const char *path, Suite *out) {
     struct stat st;
     if (stat(path, &st) != 0)
         return err_set("suite file %s: %s; check the path (the repository's suites are "
-                       "suites/missing.json and suites/noise.json)", path, strerror(errno));
+                       "the JSON files under suites/)", path, strerror(errno));
     if (S_ISDIR(st.st_mode))
         return err_set("suite file %s is a folder, not a file; give the path of a suite JSON "
                        "file, for example suites/missing.json", path);
@@ -581,8 +664,12 @@ void suite_free(Suite *s) {
     free(s->grid.seeds);
     free(s->quick_grid.models);
     free(s->quick_grid.seeds);
-    for (int i = 0; i < s->num_datasets; i++)
+    for (int i = 0; i < s->num_datasets; i++) {
         free(s->datasets[i].conditions);
+        free(s->datasets[i].grid.models);
+        free(s->datasets[i].quick_grid.models);
+        free(s->datasets[i].joint.models);
+    }
     free(s->datasets);
     memset(s, 0, sizeof(*s));
 }

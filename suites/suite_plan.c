@@ -21,6 +21,23 @@ void suite_result_path(const char *dir, const SuiteCell *c, char *buf, int cap) 
     snprintf(buf, (size_t)cap, "%s/%s.json", dir, c->hash);
 }
 
+void suite_joint_path(const char *dir, const SuiteCell *c, char *buf, int cap) {
+    snprintf(buf, (size_t)cap, "%s/%s.joint.h5", dir, c->hash);
+}
+
+/* Returns 1 when the result file at `path` has "status": "ok". */
+static int result_is_ok(const char *path) {
+    char *text = read_file_text(path, NULL);
+    if (!text)
+        return 0;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
+    int ok = cJSON_IsString(status) && strcmp(status->valuestring, "ok") == 0;
+    cJSON_Delete(root);
+    return ok;
+}
+
 int suite_result_state(const char *path, char *reason, int cap) {
     reason[0] = '\0';
     struct stat st;
@@ -55,6 +72,15 @@ void suite_plan(const SuiteCell *cells, int count, const char *dir, SuiteCellPla
         char path[EUAR_SUITE_PATH_LEN + 32], reason[256];
         suite_result_path(dir, &cells[i], path, sizeof(path));
         int state = suite_result_state(path, reason, sizeof(reason));
+        /* euar train writes the joint file after the result, so a run stopped in between
+         * leaves a result without it. A failed run writes none and is not repeated. */
+        if (state > 0 && cells[i].joint) {
+            char joint[EUAR_SUITE_PATH_LEN + 32];
+            suite_joint_path(dir, &cells[i], joint, sizeof(joint));
+            struct stat st;
+            if (stat(joint, &st) != 0 && result_is_ok(path))
+                state = -1;
+        }
         if (state > 0)
             plan[i] = EUAR_CELL_SKIP;
         else if (state == 0)
@@ -108,6 +134,10 @@ char **suite_cell_argv(const SuiteCell *c, const char *exe, const char *dir) {
         settings_value(&c->settings, i, value, sizeof(value));
         arg_push(&a, "--set");
         arg_push(&a, "%s=%s", settings_key(i), value);
+    }
+    if (c->joint) {
+        arg_push(&a, "--joint-out");
+        arg_push(&a, "%s/%s.joint.h5", dir, c->hash);
     }
     arg_push(&a, "--out");
     arg_push(&a, "%s/%s.json", dir, c->hash);
@@ -186,21 +216,34 @@ int suite_write_resolved(const Suite *s, int quick, const SuiteCell *cells, int 
     cJSON *datasets = cJSON_AddArrayToObject(root, "datasets");
     for (int d = 0; d < s->num_datasets; d++) {
         const SuiteDataset *ds = &s->datasets[d];
+        if (!suite_dataset_included(ds, quick))
+            continue;
         cJSON *obj = cJSON_CreateObject();
         cJSON_AddStringToObject(obj, "label", ds->label);
         cJSON_AddStringToObject(obj, "path", ds->path);
-        /* Every cell of a dataset shares its settings apart from the seed. */
-        for (int i = 0; i < count; i++)
-            if (strcmp(cells[i].dataset, ds->label) == 0) {
-                cJSON_AddItemToObject(obj, "settings", settings_json(&cells[i].settings));
-                break;
-            }
+        int num_models;
+        char (*models)[EUAR_SUITE_LABEL_LEN] = suite_dataset_models(s, ds, quick, &num_models);
+        cJSON_AddItemToObject(obj, "models", strings_json(models, num_models));
+        if (ds->joint.num_models > 0)
+            cJSON_AddItemToObject(obj, "joint_models",
+                                  strings_json(ds->joint.models, ds->joint.num_models));
+        /* The settings every cell of the dataset shares before a condition's own settings and
+         * the seed; each cell below lists its resolved settings. */
+        Settings shared;
+        suite_dataset_settings(s, ds, quick, &shared);
+        cJSON_AddItemToObject(obj, "settings", settings_json(&shared));
         cJSON *conds = cJSON_AddArrayToObject(obj, "conditions");
         for (int c = 0; c < ds->num_conditions; c++) {
+            const SuiteCondition *sc = &ds->conditions[c];
             cJSON *cond = cJSON_CreateObject();
-            cJSON_AddStringToObject(cond, "label", ds->conditions[c].label);
-            cJSON_AddStringToObject(cond, "noise", ds->conditions[c].noise);
-            cJSON_AddBoolToObject(cond, "test_time", ds->conditions[c].test_time);
+            cJSON_AddStringToObject(cond, "label", sc->label);
+            cJSON_AddStringToObject(cond, "noise", sc->noise);
+            cJSON_AddBoolToObject(cond, "test_time", sc->test_time);
+            if (sc->settings.count > 0) {
+                cJSON *set = cJSON_AddObjectToObject(cond, "settings");
+                for (int k = 0; k < sc->settings.count; k++)
+                    cJSON_AddStringToObject(set, sc->settings.key[k], sc->settings.value[k]);
+            }
             cJSON_AddItemToArray(conds, cond);
         }
         cJSON_AddItemToArray(datasets, obj);
@@ -223,6 +266,12 @@ int suite_write_resolved(const Suite *s, int quick, const SuiteCell *cells, int 
             cJSON *tests = cJSON_AddArrayToObject(obj, "test_conditions");
             for (int t = 0; t < c->num_tests; t++)
                 cJSON_AddItemToArray(tests, cJSON_CreateString(c->tests[t]->label));
+        }
+        cJSON_AddItemToObject(obj, "settings", settings_json(&c->settings));
+        if (c->joint) {
+            char joint[32];
+            snprintf(joint, sizeof(joint), "%s.joint.h5", c->hash);
+            cJSON_AddStringToObject(obj, "joint", joint);
         }
         cJSON_AddItemToArray(list, obj);
     }

@@ -183,16 +183,19 @@ static const char *plan_name(SuiteCellPlan plan) {
 
 /* Checks one dataset against the cells that will run on it: its metadata (modality names and
  * kinds, task), the noise spec of each condition, each model against the task, and the rules
- * that tie settings together. `first` is the first such cell, whose settings the dataset's
- * cells share apart from the seed. */
+ * that tie the settings of each cell together. */
 static int preflight_dataset(const Suite *s, const SuiteDataset *ds, const SuiteCell *cells,
-                             const int *todo, int n, const SuiteCell *first) {
+                             const int *todo, int n) {
     if (access(ds->path, R_OK) != 0)
         return err_set("suite file %s: dataset '%s': cannot read %s: %s; create the file "
                        "('make data' generates the default datasets) or fix its \"path\"",
                        s->file, ds->label, ds->path, strerror(errno));
-    if (settings_check(&first->settings) != 0)
-        return err_prefix("suite file %s: dataset '%s'", s->file, ds->label);
+    for (int i = 0; i < n; i++) {
+        const SuiteCell *c = &cells[todo[i]];
+        if (strcmp(c->dataset, ds->label) == 0 && settings_check(&c->settings) != 0)
+            return err_prefix("suite file %s: dataset '%s', condition '%s'", s->file,
+                              ds->label, c->condition);
+    }
     Dataset info;
     if (dataset_read_info(ds->path, &info) != 0)
         return err_prefix("suite file %s: dataset '%s'", s->file, ds->label);
@@ -219,11 +222,10 @@ static int preflight_dataset(const Suite *s, const SuiteDataset *ds, const Suite
 static int preflight(const Suite *s, const SuiteCell *cells, const int *todo, int n) {
     for (int d = 0; d < s->num_datasets; d++) {
         const SuiteDataset *ds = &s->datasets[d];
-        const SuiteCell *first = NULL;
-        for (int i = 0; i < n && !first; i++)
-            if (strcmp(cells[todo[i]].dataset, ds->label) == 0)
-                first = &cells[todo[i]];
-        if (first && preflight_dataset(s, ds, cells, todo, n, first) != 0)
+        int used = 0;
+        for (int i = 0; i < n && !used; i++)
+            used = strcmp(cells[todo[i]].dataset, ds->label) == 0;
+        if (used && preflight_dataset(s, ds, cells, todo, n) != 0)
             return -1;
     }
     return 0;
@@ -306,6 +308,8 @@ static void print_dry_run(const SuiteCell *cells, const int *selected, int n,
             suite_cell_conditions_text(c, conditions, sizeof(conditions));
             printf("  trained clean, tested under %s", conditions);
         }
+        if (c->joint)
+            printf("  writes %s.joint.h5", c->hash);
         printf("\n");
         finished += plan[selected[i]] == EUAR_CELL_SKIP;
     }

@@ -434,7 +434,7 @@ static void tsne_figure_from_joint(void **state) {
     jf.dim = 4;
     jf.count = 2;
     snprintf(jf.names[0], 64, "clean");
-    snprintf(jf.names[1], 64, "A missing");
+    snprintf(jf.names[1], 64, "A-missing");
     jf.labels = xmalloc(90 * sizeof(float));
     for (int k = 0; k < 2; k++)
         jf.joint[k] = xmalloc(90 * 4 * sizeof(float));
@@ -457,7 +457,7 @@ static void tsne_figure_from_joint(void **state) {
     assert_int_equal(report_write_suite(dir, NULL, &options, 1, 0, &artifacts), 0);
     snprintf(path, sizeof(path), "%s/plots/fig6-tsne-synth-mosi-euar-clean.png", dir);
     check_png(path);
-    snprintf(path, sizeof(path), "%s/plots/fig6-tsne-synth-mosi-euar-A_missing.png", dir);
+    snprintf(path, sizeof(path), "%s/plots/fig6-tsne-synth-mosi-euar-A-missing.png", dir);
     check_png(path);
     int found = 0;
     for (int i = 0; i < artifacts.count; i++)

@@ -157,7 +157,7 @@ typedef struct {
 
 static void suite_text(char *buf, size_t cap, const SuiteParts *p) {
     snprintf(buf, cap,
-             "{\"format_version\": 1, \"name\": \"t\",\n"
+             "{\"format_version\": 1, \"name\": \"t\", \"table\": \"main\",\n"
              " \"models\": %s, \"seeds\": %s, \"settings\": %s,\n"
              " \"datasets\": [{\"label\": \"d\", \"path\": \"d.h5\", \"settings\": %s,\n"
              "                \"conditions\": %s}]%s}\n",
@@ -228,7 +228,8 @@ static void suite_rejections(void **state) {
         {"empty-conditions", {.conditions = "[]"}, NULL,
          {"datasets[0].conditions: empty list", NULL}},
         {"empty-datasets", {0},
-         "{\"format_version\": 1, \"name\": \"t\", \"models\": [\"euar\"], \"seeds\": [1], "
+         "{\"format_version\": 1, \"name\": \"t\", \"table\": \"main\", "
+         "\"models\": [\"euar\"], \"seeds\": [1], "
          "\"datasets\": []}",
          {"datasets: empty list", NULL}},
         {"unknown-model", {.models = "[\"euar\", \"resnet\"]"}, NULL,
@@ -936,7 +937,8 @@ static void runner_fake_worker(void **state) {
     write_mosi(data, sizeof(data), "d.h5");
     snprintf(results, sizeof(results), "%s/run-results", temp_dir);
     snprintf(text, sizeof(text),
-             "{\"format_version\": 1, \"name\": \"fake\", \"models\": [\"euar\", \"concat\", "
+             "{\"format_version\": 1, \"name\": \"fake\", \"table\": \"main\", "
+             "\"models\": [\"euar\", \"concat\", "
              "\"late\"], \"seeds\": [1, 2], \"datasets\": [{\"label\": \"d\", \"path\": \"%s\", "
              "\"conditions\": [{\"label\": \"T\", \"noise\": \"missing:keep=text\"}]}]}",
              data);
@@ -1003,7 +1005,8 @@ static void runner_grouped_cell(void **state) {
     write_nyud(data, sizeof(data), "g.h5");
     snprintf(results, sizeof(results), "%s/grouped-results", temp_dir);
     snprintf(text, sizeof(text),
-             "{\"format_version\": 1, \"name\": \"grouped\", \"models\": [\"euar\"], "
+             "{\"format_version\": 1, \"name\": \"grouped\", \"table\": \"noise\", "
+             "\"models\": [\"euar\"], "
              "\"seeds\": [1], \"datasets\": [{\"label\": \"d\", \"path\": \"%s\", "
              "\"conditions\": [{\"label\": \"clean\"}, "
              "{\"label\": \"sp5\", \"noise\": \"saltpepper:eps=5\"}]}]}",
@@ -1049,7 +1052,8 @@ static void runner_missing_data(void **state) {
     char results[300], suite_path[300], text[1024];
     snprintf(results, sizeof(results), "%s/nodata-results", temp_dir);
     snprintf(text, sizeof(text),
-             "{\"format_version\": 1, \"name\": \"nodata\", \"models\": [\"euar\"], "
+             "{\"format_version\": 1, \"name\": \"nodata\", \"table\": \"main\", "
+             "\"models\": [\"euar\"], "
              "\"seeds\": [1], \"datasets\": [{\"label\": \"d\", \"path\": \"%s/absent.h5\", "
              "\"conditions\": [{\"label\": \"T\"}]}]}",
              temp_dir);
@@ -1081,7 +1085,8 @@ static void expect_preflight_error(const char *name, const char *models, const c
     char results[300], suite_path[300], text[2048];
     snprintf(results, sizeof(results), "%s/%s-results", temp_dir, name);
     snprintf(text, sizeof(text),
-             "{\"format_version\": 1, \"name\": \"%s\", \"models\": %s, \"seeds\": [1], "
+             "{\"format_version\": 1, \"name\": \"%s\", \"table\": \"main\", "
+             "\"models\": %s, \"seeds\": [1], "
              "\"settings\": %s, \"datasets\": [{\"label\": \"d\", \"path\": \"%s\", "
              "\"conditions\": [{\"label\": \"c\", \"noise\": \"%s\"}]}]}",
              name, models, settings, data, noise);
@@ -1153,7 +1158,8 @@ static void load_small_suite(const char *name, Suite *s, char *exe, size_t exe_c
     assert_int_equal(chmod(exe, 0755), 0);
     write_mosi(data, sizeof(data), "small.h5");
     snprintf(text, sizeof(text),
-             "{\"format_version\": 1, \"name\": \"%s\", \"models\": [\"euar\"], \"seeds\": [1], "
+             "{\"format_version\": 1, \"name\": \"%s\", \"table\": \"main\", "
+             "\"models\": [\"euar\"], \"seeds\": [1], "
              "\"datasets\": [{\"label\": \"d\", \"path\": \"%s\", \"conditions\": "
              "[{\"label\": \"T\", \"noise\": \"missing:keep=text\"}]}]}", name, data);
     snprintf(suite_path, sizeof(suite_path), "%s/%s.json", temp_dir, name);
@@ -1208,6 +1214,533 @@ static void runner_folder_locked(void **state) {
     suite_free(&s);
 }
 
+/* ---- keys of the paper suites: condition settings, dataset models, joint files, skips ---- */
+
+#define EXPERTS_SUITE "suites/experts.json"
+#define ABLATION_SUITE "suites/ablation.json"
+#define CONVERGENCE_SUITE "suites/convergence.json"
+#define MAIN_SUITE "suites/main.json"
+
+/* Conditions with settings are training conditions whose settings override the dataset's,
+ * and the quick settings override both. */
+static void condition_settings_cells(void **state) {
+    Suite s;
+    SuiteParts parts = {
+        .models = "[\"euar\"]",
+        .seeds = "[1, 2]",
+        .conditions = "[{\"label\": \"E=2\", \"settings\": {\"experts\": 2, \"top_k\": 2}}, "
+                      "{\"label\": \"E=16\", \"settings\": {\"experts\": 16, \"epochs\": 9}}, "
+                      "{\"label\": \"clean\"}]",
+        .extra = ", \"quick\": {\"seeds\": [1], \"settings\": {\"epochs\": 2}}"};
+    load_parts(&parts, "condset", &s);
+    assert_false(s.datasets[0].conditions[0].test_time);
+    assert_false(s.datasets[0].conditions[1].test_time);
+    assert_true(s.datasets[0].conditions[2].test_time);
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    assert_int_equal(n, 3 * 2);
+    const SuiteCell *c = find_cell(cells, n, "d", "E=2", "euar", 2);
+    assert_non_null(c);
+    assert_int_equal(c->settings.experts, 2);
+    assert_int_equal(c->settings.top_k, 2);
+    assert_int_equal(c->settings.epochs, 3);
+    assert_int_equal(c->settings.batch, 8);
+    assert_string_equal(c->noise, "none");
+    assert_int_equal(c->num_tests, 0);
+    c = find_cell(cells, n, "d", "E=16", "euar", 1);
+    assert_non_null(c);
+    assert_int_equal(c->settings.experts, 16);
+    assert_int_equal(c->settings.top_k, 3);
+    assert_int_equal(c->settings.epochs, 9);
+    assert_non_null(strstr(c->canonical, "set.experts=16\n"));
+    c = find_cell(cells, n, "d", "clean", "euar", 1);
+    assert_non_null(c);
+    assert_int_equal(c->settings.experts, 8);
+    suite_cells_free(cells, n);
+
+    assert_int_equal(suite_expand(&s, 1, &cells, &n), 0);
+    assert_int_equal(n, 3);
+    c = find_cell(cells, n, "d", "E=16", "euar", 1);
+    assert_non_null(c);
+    assert_int_equal(c->settings.epochs, 2);
+    assert_int_equal(c->settings.experts, 16);
+    suite_cells_free(cells, n);
+    suite_free(&s);
+}
+
+/* A dataset's models replace the suite's; quick.datasets.<label>.models replace both in the
+ * quick variant, and the model index is the position in the list in use. */
+static void dataset_models_cells(void **state) {
+    char text[2048], path[300];
+    snprintf(text, sizeof(text),
+             "{\"format_version\": 1, \"name\": \"main\", \"models\": [\"concat\", \"euar\"],\n"
+             " \"seeds\": [1, 2], \"datasets\": [\n"
+             "  {\"label\": \"reg\", \"path\": \"r.h5\", \"conditions\": [{\"label\": \"c\"}]},\n"
+             "  {\"label\": \"cls\", \"path\": \"c.h5\", \"models\": [\"tmc\", \"concat\", "
+             "\"euar\"], \"conditions\": [{\"label\": \"c\"}]}],\n"
+             " \"quick\": {\"seeds\": [1], \"models\": [\"euar\"], \"datasets\": {\"cls\": "
+             "{\"models\": [\"qmf\", \"tmc\"]}}}}\n");
+    snprintf(path, sizeof(path), "%s/dsmodels.json", temp_dir);
+    write_text(path, text);
+    Suite s;
+    if (suite_load(path, &s) != 0)
+        fail_msg("%s", err_get());
+    assert_string_equal(s.table, "main");
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    assert_int_equal(n, (2 + 3) * 2);
+    assert_null(find_cell(cells, n, "reg", "c", "tmc", 1));
+    const SuiteCell *c = find_cell(cells, n, "cls", "c", "tmc", 2);
+    assert_non_null(c);
+    assert_int_equal(c->model_index, 0);
+    c = find_cell(cells, n, "cls", "c", "euar", 1);
+    assert_non_null(c);
+    assert_int_equal(c->model_index, 2);
+    c = find_cell(cells, n, "reg", "c", "euar", 1);
+    assert_non_null(c);
+    assert_int_equal(c->model_index, 1);
+    suite_cells_free(cells, n);
+
+    assert_int_equal(suite_expand(&s, 1, &cells, &n), 0);
+    assert_int_equal(n, 1 + 2);
+    assert_non_null(find_cell(cells, n, "reg", "c", "euar", 1));
+    assert_null(find_cell(cells, n, "reg", "c", "concat", 1));
+    c = find_cell(cells, n, "cls", "c", "tmc", 1);
+    assert_non_null(c);
+    assert_int_equal(c->model_index, 1);
+    assert_null(find_cell(cells, n, "cls", "c", "euar", 1));
+    suite_cells_free(cells, n);
+    suite_free(&s);
+}
+
+/* joint_models marks the first-seed cells of those models: their canonical text has
+ * joint_out=1 and their worker gets --joint-out DIR/<hash>.joint.h5. */
+static void joint_models_cells(void **state) {
+    Suite s;
+    SuiteParts parts = {.models = "[\"concat\", \"late\", \"euar\"]",
+                        .seeds = "[4, 2]",
+                        .conditions = "[{\"label\": \"clean\"}, {\"label\": \"A-missing\", "
+                                      "\"noise\": \"missing:keep=text,vision,phase=test\"}], "
+                                      "\"joint_models\": [\"euar\", \"concat\"]"};
+    load_parts(&parts, "joint", &s);
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    assert_int_equal(n, 3 * 2);
+    int joints = 0;
+    for (int i = 0; i < n; i++) {
+        const SuiteCell *c = &cells[i];
+        int expect = c->seed == 4 && strcmp(c->model, "late") != 0;
+        if (c->joint != expect)
+            fail_msg("%s seed %d: joint %d, expected %d", c->model, (int)c->seed, c->joint,
+                     expect);
+        assert_int_equal(strstr(c->canonical, "joint_out=1\n") != NULL, expect);
+        joints += c->joint;
+    }
+    assert_int_equal(joints, 2);
+    const SuiteCell *c = find_cell(cells, n, "d", "clean", "euar", 4);
+    assert_non_null(c);
+    assert_int_equal(c->num_tests, 2);
+    char **argv = suite_cell_argv(c, "/opt/euar", "res");
+    char expect[64];
+    snprintf(expect, sizeof(expect), "res/%s.joint.h5", c->hash);
+    int found = 0;
+    for (char **p = argv; *p; p++)
+        if (strcmp(*p, "--joint-out") == 0 && p[1] && strcmp(p[1], expect) == 0)
+            found = 1;
+    assert_true(found);
+    suite_argv_free(argv);
+    c = find_cell(cells, n, "d", "clean", "euar", 2);
+    assert_non_null(c);
+    argv = suite_cell_argv(c, "/opt/euar", "res");
+    for (char **p = argv; *p; p++)
+        assert_string_not_equal(*p, "--joint-out");
+    suite_argv_free(argv);
+
+    /* A cell without joint_models keeps the hash it has without the key. */
+    const SuiteCell *late = find_cell(cells, n, "d", "clean", "late", 4);
+    assert_non_null(late);
+    char late_hash[17];
+    memcpy(late_hash, late->hash, 17);
+    suite_cells_free(cells, n);
+    suite_free(&s);
+    parts.conditions = "[{\"label\": \"clean\"}, {\"label\": \"A-missing\", "
+                       "\"noise\": \"missing:keep=text,vision,phase=test\"}]";
+    load_parts(&parts, "nojoint", &s);
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    late = find_cell(cells, n, "d", "clean", "late", 4);
+    assert_non_null(late);
+    assert_string_equal(late->hash, late_hash);
+    suite_cells_free(cells, n);
+    suite_free(&s);
+}
+
+/* A result with status ok but no joint file is planned again; a failed run keeps no joint
+ * file and stays finished. */
+static void joint_plan_resume(void **state) {
+    Suite s;
+    SuiteParts parts = {.models = "[\"euar\"]", .seeds = "[1]",
+                        .conditions = "[{\"label\": \"clean\"}], \"joint_models\": [\"euar\"]"};
+    load_parts(&parts, "jplan", &s);
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    assert_int_equal(n, 1);
+    assert_true(cells[0].joint);
+    char dir[300], path[400];
+    snprintf(dir, sizeof(dir), "%s/jplan-results", temp_dir);
+    assert_int_equal(make_dirs(dir), 0);
+    SuiteCellPlan plan[1];
+    suite_result_path(dir, &cells[0], path, sizeof(path));
+    write_text(path, "{\"status\": \"ok\"}");
+    suite_plan(cells, n, dir, plan);
+    assert_int_equal(plan[0], EUAR_CELL_RERUN);
+    char joint[400];
+    suite_joint_path(dir, &cells[0], joint, sizeof(joint));
+    write_text(joint, "joint");
+    suite_plan(cells, n, dir, plan);
+    assert_int_equal(plan[0], EUAR_CELL_SKIP);
+    assert_int_equal(unlink(joint), 0);
+    write_text(path, "{\"status\": \"failed\"}");
+    suite_plan(cells, n, dir, plan);
+    assert_int_equal(plan[0], EUAR_CELL_SKIP);
+    suite_cells_free(cells, n);
+    suite_free(&s);
+}
+
+/* quick.datasets.<label>.skip removes a dataset from the quick variant and its record. */
+static void quick_skip_dataset(void **state) {
+    char text[2048], path[300];
+    snprintf(text, sizeof(text),
+             "{\"format_version\": 1, \"name\": \"ablation\", \"models\": [\"euar\"],\n"
+             " \"seeds\": [1, 2], \"datasets\": [\n"
+             "  {\"label\": \"small\", \"path\": \"s.h5\", \"conditions\": [{\"label\": \"c\"}]},\n"
+             "  {\"label\": \"big\", \"path\": \"b.h5\", \"conditions\": [{\"label\": \"c\"}]}],\n"
+             " \"quick\": {\"seeds\": [1], \"datasets\": {\"big\": {\"skip\": true}, "
+             "\"small\": {\"skip\": false}}}}\n");
+    snprintf(path, sizeof(path), "%s/skip.json", temp_dir);
+    write_text(path, text);
+    Suite s;
+    if (suite_load(path, &s) != 0)
+        fail_msg("%s", err_get());
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    assert_int_equal(n, 4);
+    suite_cells_free(cells, n);
+    assert_int_equal(suite_expand(&s, 1, &cells, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(cells[0].dataset, "small");
+
+    char dir[300], record_path[400];
+    snprintf(dir, sizeof(dir), "%s/skip-record", temp_dir);
+    assert_int_equal(make_dirs(dir), 0);
+    assert_int_equal(suite_write_resolved(&s, 1, cells, n, dir), 0);
+    snprintf(record_path, sizeof(record_path), "%s/suite.json", dir);
+    char *record = read_file_text(record_path, NULL);
+    assert_non_null(record);
+    cJSON *root = cJSON_Parse(record);
+    free(record);
+    assert_non_null(root);
+    cJSON *datasets = cJSON_GetObjectItem(root, "datasets");
+    assert_int_equal(cJSON_GetArraySize(datasets), 1);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(datasets, 0), "label")->valuestring,
+                        "small");
+    assert_string_equal(cJSON_GetObjectItem(root, "table")->valuestring, "ablation");
+    cJSON_Delete(root);
+    suite_cells_free(cells, n);
+    suite_free(&s);
+}
+
+/* suite.json lists each dataset's models and joint models, each condition's own settings, and
+ * each cell's resolved settings and joint file. */
+static void paper_record_fields(void **state) {
+    Suite s;
+    SuiteParts parts = {.models = "[\"concat\", \"euar\"]", .seeds = "[1, 2]",
+                        .conditions = "[{\"label\": \"E=4\", \"settings\": {\"experts\": 4}}, "
+                                      "{\"label\": \"clean\"}], \"joint_models\": [\"euar\"]"};
+    load_parts(&parts, "record2", &s);
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    char dir[300], path[400];
+    snprintf(dir, sizeof(dir), "%s/record2", temp_dir);
+    assert_int_equal(make_dirs(dir), 0);
+    assert_int_equal(suite_write_resolved(&s, 0, cells, n, dir), 0);
+    snprintf(path, sizeof(path), "%s/suite.json", dir);
+    char *text = read_file_text(path, NULL);
+    assert_non_null(text);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    assert_non_null(root);
+    cJSON *ds = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "datasets"), 0);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(ds, "models")), 2);
+    cJSON *joint_models = cJSON_GetObjectItem(ds, "joint_models");
+    assert_int_equal(cJSON_GetArraySize(joint_models), 1);
+    assert_string_equal(cJSON_GetArrayItem(joint_models, 0)->valuestring, "euar");
+    /* The dataset's settings are those before any condition's own. */
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(ds, "settings"),
+                                            "experts")->valuestring, "8");
+    cJSON *cond = cJSON_GetArrayItem(cJSON_GetObjectItem(ds, "conditions"), 0);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(cond, "settings"),
+                                            "experts")->valuestring, "4");
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(cond, "test_time")));
+    cond = cJSON_GetArrayItem(cJSON_GetObjectItem(ds, "conditions"), 1);
+    assert_null(cJSON_GetObjectItem(cond, "settings"));
+
+    int joints = 0;
+    cJSON *list = cJSON_GetObjectItem(root, "cells");
+    assert_int_equal(cJSON_GetArraySize(list), n);
+    for (int i = 0; i < n; i++) {
+        cJSON *cell = cJSON_GetArrayItem(list, i);
+        cJSON *set = cJSON_GetObjectItem(cell, "settings");
+        assert_non_null(set);
+        assert_null(cJSON_GetObjectItem(set, "seed"));
+        const char *expect = strcmp(cells[i].condition, "E=4") == 0 ? "4" : "8";
+        assert_string_equal(cJSON_GetObjectItem(set, "experts")->valuestring, expect);
+        cJSON *joint = cJSON_GetObjectItem(cell, "joint");
+        assert_int_equal(joint != NULL, cells[i].joint);
+        if (joint) {
+            char name[40];
+            snprintf(name, sizeof(name), "%s.joint.h5", cells[i].hash);
+            assert_string_equal(joint->valuestring, name);
+            joints++;
+        }
+    }
+    assert_int_equal(joints, 2);
+    cJSON_Delete(root);
+    suite_cells_free(cells, n);
+    suite_free(&s);
+}
+
+static void paper_key_rejections(void **state) {
+    static const struct {
+        const char *name;
+        SuiteParts parts;
+        const char *raw; /* whole file instead of parts */
+        const char *expect[2];
+    } cases[] = {
+        {"table-twice", {.extra = ", \"table\": \"noise\""}, NULL,
+         {"key \"table\" appears twice", NULL}},
+        {"table-missing", {0},
+         "{\"format_version\": 1, \"name\": \"mine\", \"models\": [\"euar\"], \"seeds\": [1], "
+         "\"datasets\": [{\"label\": \"d\", \"path\": \"d.h5\", \"conditions\": "
+         "[{\"label\": \"c\"}]}]}",
+         {"missing key \"table\": the name \"mine\" is not a report table",
+          "missing,noise,experts,ablation,convergence,main"}},
+        {"table-bad", {0},
+         "{\"format_version\": 1, \"name\": \"mine\", \"table\": \"fig4\", \"models\": "
+         "[\"euar\"], \"seeds\": [1], \"datasets\": [{\"label\": \"d\", \"path\": \"d.h5\", "
+         "\"conditions\": [{\"label\": \"c\"}]}]}",
+         {"table: unknown table \"fig4\"", "valid tables are missing,noise"}},
+        {"condition-settings-empty", {.conditions = "[{\"label\": \"E\", \"settings\": {}}]"},
+         NULL, {"datasets[0].conditions[0].settings: empty settings object", NULL}},
+        {"condition-settings-type", {.conditions = "[{\"label\": \"E\", \"settings\": 4}]"},
+         NULL, {"datasets[0].conditions[0].settings: expected an object of settings", NULL}},
+        {"condition-settings-value",
+         {.conditions = "[{\"label\": \"E\", \"settings\": {\"experts\": 0}}]"}, NULL,
+         {"datasets[0].conditions[0].settings.experts = \"0\"", "invalid value '0'"}},
+        {"condition-settings-seed",
+         {.conditions = "[{\"label\": \"E\", \"settings\": {\"seed\": 3}}]"}, NULL,
+         {"datasets[0].conditions[0].settings.seed = \"3\"", "comes from \"seeds\""}},
+        {"dataset-models-unknown",
+         {.conditions = "[{\"label\": \"c\"}], \"models\": [\"svm\"]"}, NULL,
+         {"datasets[0].models[0]: unknown model \"svm\"", NULL}},
+        {"dataset-models-empty", {.conditions = "[{\"label\": \"c\"}], \"models\": []"}, NULL,
+         {"datasets[0].models: empty list", NULL}},
+        {"joint-not-a-model",
+         {.conditions = "[{\"label\": \"c\"}], \"joint_models\": [\"euar\", \"late\"]"}, NULL,
+         {"datasets[0].joint_models[1]: model \"late\" is not a model of this dataset", NULL}},
+        {"joint-not-in-dataset-models",
+         {.conditions = "[{\"label\": \"c\"}], \"models\": [\"concat\"], "
+                        "\"joint_models\": [\"euar\"]"},
+         NULL, {"datasets[0].joint_models[0]: model \"euar\" is not a model", NULL}},
+        {"joint-type", {.conditions = "[{\"label\": \"c\"}], \"joint_models\": \"euar\""}, NULL,
+         {"datasets[0].joint_models: expected an array of model names", NULL}},
+        {"quick-skip-type", {.extra = ", \"quick\": {\"datasets\": {\"d\": {\"skip\": 1}}}"},
+         NULL, {"quick.datasets.d.skip: expected true or false, found a number", NULL}},
+        {"quick-skip-all", {.extra = ", \"quick\": {\"datasets\": {\"d\": {\"skip\": true}}}"},
+         NULL, {"quick.datasets: every dataset is skipped", NULL}},
+        {"quick-dataset-key",
+         {.extra = ", \"quick\": {\"datasets\": {\"d\": {\"seeds\": [1]}}}"}, NULL,
+         {"quick.datasets.d: unknown key \"seeds\"", "settings,models,skip"}},
+        {"quick-dataset-models",
+         {.extra = ", \"quick\": {\"datasets\": {\"d\": {\"models\": [\"x\"]}}}"}, NULL,
+         {"quick.datasets.d.models[0]: unknown model \"x\"", NULL}},
+    };
+    for (size_t i = 0; i < EUAR_ARRAY_LEN(cases); i++) {
+        char text[2048], path[300];
+        if (cases[i].raw)
+            snprintf(text, sizeof(text), "%s", cases[i].raw);
+        else
+            suite_text(text, sizeof(text), &cases[i].parts);
+        snprintf(path, sizeof(path), "%s/%s.json", temp_dir, cases[i].name);
+        write_text(path, text);
+        Suite s;
+        err_clear();
+        if (suite_load(path, &s) != -1)
+            fail_msg("suite %s was accepted", cases[i].name);
+        const char *msg = err_get();
+        if (strstr(msg, path) == NULL)
+            fail_msg("message for %s does not name the file: %s", cases[i].name, msg);
+        for (int k = 0; k < 2; k++)
+            if (cases[i].expect[k] && strstr(msg, cases[i].expect[k]) == NULL)
+                fail_msg("message for %s lacks \"%s\": %s", cases[i].name, cases[i].expect[k],
+                         msg);
+    }
+}
+
+/* Expands a suite file of the repository and checks its table and cell counts. */
+static void expand_repo_suite(const char *file, const char *table, int full, int quick) {
+    Suite s;
+    if (suite_load(file, &s) != 0)
+        fail_msg("%s", err_get());
+    assert_string_equal(s.table, table);
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    if (n != full)
+        fail_msg("%s: %d cells, expected %d", file, n, full);
+    for (int i = 0; i < n; i++)
+        if (settings_check(&cells[i].settings) != 0)
+            fail_msg("%s: cell %s: %s", file, cells[i].hash, err_get());
+    suite_cells_free(cells, n);
+    assert_int_equal(suite_expand(&s, 1, &cells, &n), 0);
+    if (n != quick)
+        fail_msg("%s: %d quick cells, expected %d", file, n, quick);
+    suite_cells_free(cells, n);
+    suite_free(&s);
+}
+
+static void paper_suite_counts(void **state) {
+    /* 2 datasets x 5 expert counts x 1 model x 3 seeds; quick: synth-mosi, 1 seed. */
+    expand_repo_suite(EXPERTS_SUITE, "experts", 2 * 5 * 3, 5);
+    /* 2 datasets x 4 models x 3 seeds; quick: synth-mosi, 1 seed. */
+    expand_repo_suite(ABLATION_SUITE, "ablation", 2 * 4 * 3, 4);
+    expand_repo_suite(CONVERGENCE_SUITE, "convergence", 3 * 3, 3);
+    /* 2 regression datasets x 4 models and 3 classification datasets x 6 models, 3 seeds;
+     * quick: without synth-mosei, 1 seed. */
+    expand_repo_suite(MAIN_SUITE, "main", (2 * 4 + 3 * 6) * 3, 4 + 3 * 6);
+}
+
+/* Fig. 4: top_k = min(3, experts), and the quick variant does not need synth-mosei. */
+static void experts_suite_cells(void **state) {
+    Suite s;
+    if (suite_load(EXPERTS_SUITE, &s) != 0)
+        fail_msg("%s", err_get());
+    SuiteCell *cells;
+    int n;
+    assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+    static const int experts[] = {2, 4, 8, 16, 32};
+    for (size_t e = 0; e < EUAR_ARRAY_LEN(experts); e++) {
+        char label[16];
+        snprintf(label, sizeof(label), "E=%d", experts[e]);
+        for (int seed = 1; seed <= 3; seed++) {
+            const SuiteCell *c = find_cell(cells, n, "synth-mosei", label, "euar", seed);
+            assert_non_null(c);
+            assert_int_equal(c->settings.experts, experts[e]);
+            assert_int_equal(c->settings.top_k, EUAR_MIN(3, experts[e]));
+            assert_int_equal(c->settings.moe_compute, EUAR_MOE_DENSE);
+            assert_int_equal(c->settings.epochs, 20);
+        }
+    }
+    const SuiteCell *c = find_cell(cells, n, "synth-mosi", "E=32", "euar", 3);
+    assert_non_null(c);
+    assert_int_equal(c->settings.epochs, 100);
+    suite_cells_free(cells, n);
+    assert_int_equal(suite_expand(&s, 1, &cells, &n), 0);
+    for (int i = 0; i < n; i++)
+        assert_string_equal(cells[i].dataset, "synth-mosi");
+    suite_cells_free(cells, n);
+    suite_free(&s);
+}
+
+/* Table 1 and Fig. 6: classifiers only on classification data, the A-missing test condition
+ * on synth-mosi, and joint files for concat, mlp-moe and euar at the first seed. */
+static void main_suite_cells(void **state) {
+    Suite s;
+    if (suite_load(MAIN_SUITE, &s) != 0)
+        fail_msg("%s", err_get());
+    for (int quick = 0; quick <= 1; quick++) {
+        SuiteCell *cells;
+        int n;
+        assert_int_equal(suite_expand(&s, quick, &cells, &n), 0);
+        int joints = 0;
+        for (int i = 0; i < n; i++) {
+            const SuiteCell *c = &cells[i];
+            int classifier = !strcmp(c->model, "tmc") || !strcmp(c->model, "qmf");
+            int regression = !strcmp(c->dataset, "synth-mosi") ||
+                             !strcmp(c->dataset, "synth-mosei");
+            if (classifier && regression)
+                fail_msg("%s on %s", c->model, c->dataset);
+            if (quick && !strcmp(c->dataset, "synth-mosei"))
+                fail_msg("quick cell on synth-mosei: %s", c->hash);
+            joints += c->joint;
+            if (c->joint) {
+                assert_string_equal(c->dataset, "synth-mosi");
+                assert_int_equal((int)c->seed, 1);
+                assert_int_equal(c->num_tests, 2);
+                assert_string_equal(c->tests[1]->label, "A-missing");
+                assert_string_equal(c->tests[1]->noise,
+                                    "missing:keep=text,vision,phase=test");
+            }
+        }
+        assert_int_equal(joints, 3);
+        const SuiteCell *c = find_cell(cells, n, "synth-mosi", "clean", "late", 1);
+        assert_non_null(c);
+        assert_false(c->joint);
+        c = find_cell(cells, n, "synth-nyud", "clean", "qmf", 1);
+        assert_non_null(c);
+        assert_int_equal(c->model_index, 4);
+        suite_cells_free(cells, n);
+    }
+    suite_free(&s);
+}
+
+/* The convergence suite evaluates on the validation split after every epoch. */
+static void convergence_suite_cells(void **state) {
+    Suite s;
+    if (suite_load(CONVERGENCE_SUITE, &s) != 0)
+        fail_msg("%s", err_get());
+    for (int quick = 0; quick <= 1; quick++) {
+        SuiteCell *cells;
+        int n;
+        assert_int_equal(suite_expand(&s, quick, &cells, &n), 0);
+        for (int i = 0; i < n; i++)
+            assert_int_equal(cells[i].settings.eval_every, 1);
+        assert_true(cells[0].settings.epochs >= 3);
+        suite_cells_free(cells, n);
+    }
+    suite_free(&s);
+}
+
+/* A condition's settings are checked against the rules of settings_check() before a run, and
+ * the error names the condition. */
+static void preflight_condition_settings(void **state) {
+    char data[300], results[300], suite_path[300], text[2048];
+    write_mosi(data, sizeof(data), "pre.h5");
+    snprintf(results, sizeof(results), "%s/condtopk-results", temp_dir);
+    snprintf(text, sizeof(text),
+             "{\"format_version\": 1, \"name\": \"experts\", \"models\": [\"euar\"], "
+             "\"seeds\": [1], \"datasets\": [{\"label\": \"d\", \"path\": \"%s\", "
+             "\"conditions\": [{\"label\": \"E=4\", \"settings\": {\"experts\": 4}}, "
+             "{\"label\": \"E=2\", \"settings\": {\"experts\": 2}}]}]}", data);
+    snprintf(suite_path, sizeof(suite_path), "%s/condtopk.json", temp_dir);
+    write_text(suite_path, text);
+    Suite s;
+    if (suite_load(suite_path, &s) != 0)
+        fail_msg("%s", err_get());
+    SuiteRunOptions opt = {.jobs = 1, .results = results, .exe = "/bin/false"};
+    err_clear();
+    assert_int_equal(suite_run(&s, &opt), 1);
+    assert_non_null(strstr(err_get(), "condition 'E=2'"));
+    assert_non_null(strstr(err_get(), "top_k=3 is larger than experts=2"));
+    assert_int_not_equal(access(results, F_OK), 0);
+    suite_free(&s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(missing_suite_full),
@@ -1240,6 +1773,18 @@ int main(void) {
         cmocka_unit_test(preflight_settings),
         cmocka_unit_test(settings_cross_rules),
         cmocka_unit_test(runner_stale_temp),
+        cmocka_unit_test(condition_settings_cells),
+        cmocka_unit_test(dataset_models_cells),
+        cmocka_unit_test(joint_models_cells),
+        cmocka_unit_test(joint_plan_resume),
+        cmocka_unit_test(quick_skip_dataset),
+        cmocka_unit_test(paper_record_fields),
+        cmocka_unit_test(paper_key_rejections),
+        cmocka_unit_test(paper_suite_counts),
+        cmocka_unit_test(experts_suite_cells),
+        cmocka_unit_test(main_suite_cells),
+        cmocka_unit_test(convergence_suite_cells),
+        cmocka_unit_test(preflight_condition_settings),
         cmocka_unit_test(runner_folder_locked),
     };
     return cmocka_run_group_tests(tests, setup_temp, teardown_temp);
