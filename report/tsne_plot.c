@@ -117,7 +117,8 @@ static char *build_gp(const char *stem, const int32_t *labels, int n,
     text_printf(&gp, "set output '%s.png'\n", stem);
     if (title && title[0]) {
         /* About 8 pixels per character in the default 12-point font. */
-        char *wrapped = report_gp_string_wrapped(title, TSNE_PLOT_SIZE / 9);
+        /* About 13 pixels per character of the default 12-point font keeps lines inside. */
+        char *wrapped = report_gp_string_wrapped(title, TSNE_PLOT_SIZE / 13);
         text_printf(&gp, "set title %s noenhanced\n", wrapped);
         free(wrapped);
     }
