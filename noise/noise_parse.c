@@ -1,6 +1,7 @@
 /* Parser, canonical text and dataset checks of noise specs; the grammar is in noise.h. */
 #include "noise.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,11 +67,18 @@ static int name_valid(const char *name) {
     return 1;
 }
 
-/* Parses a finite number that fills the whole string. */
+/* Parses a finite decimal number that fills the whole string: digits, one point and an
+ * exponent, no spaces and no hexadecimal (strtod alone takes " 5" and "0x10"). A non-zero
+ * value that underflows to 0 is rejected rather than read as 0. */
 static int parse_number(const char *s, double *out) {
+    for (const char *p = s; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E' || *p == '+' ||
+              *p == '-'))
+            return -1;
     char *end = NULL;
+    errno = 0;
     double v = strtod(s, &end);
-    if (end == s || *end != '\0' || !isfinite(v))
+    if (end == s || *end != '\0' || !isfinite(v) || errno == ERANGE)
         return -1;
     *out = v;
     return 0;
