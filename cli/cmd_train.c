@@ -352,8 +352,7 @@ int cmd_train(int argc, char **argv) {
     info.dataset_name = prep.ds.name;
     /* The canonical text of the spec as applied: every option, default scales resolved. */
     static char applied_noise[EUAR_NOISE_TEXT_LEN];
-    if (prep.noise.count > 0)
-        noise_describe(&prep.noise, applied_noise, sizeof(applied_noise));
+    noise_describe(&prep.noise, applied_noise, sizeof(applied_noise));
     info.noise = applied_noise;
     info.noise_seed = noise_seed;
     info.regression = prep.ds.task == EUAR_TASK_REGRESSION;

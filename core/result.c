@@ -87,7 +87,9 @@ int result_write(const char *path, const ResultInfo *info, const Settings *s,
     if (!cJSON_GetObjectItemCaseSensitive(cell, "dataset"))
         cJSON_AddStringToObject(cell, "dataset", info->dataset_name);
     if (!cJSON_GetObjectItemCaseSensitive(cell, "condition"))
-        cJSON_AddStringToObject(cell, "condition", info->noise[0] ? info->noise : "clean");
+        cJSON_AddStringToObject(cell, "condition",
+                                info->noise[0] && strcmp(info->noise, "none") != 0 ? info->noise
+                                                                                  : "clean");
     cJSON_AddStringToObject(cell, "data_path", info->data_path);
     cJSON_AddStringToObject(cell, "noise", info->noise);
     cJSON_AddNumberToObject(cell, "noise_seed", (double)info->noise_seed);
