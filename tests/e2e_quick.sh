@@ -5,23 +5,8 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
-EUAR=bin/euar
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        echo "ok    $name"
-    else
-        failed=$((failed + 1))
-        echo "FAIL  $name"
-    fi
-}
+# shellcheck source=tests/e2e_lib.sh
+. tests/e2e_lib.sh
 
 results=$work/results
 "$EUAR" suite suites/missing.json --quick --jobs 2 --results "$results" >"$work/run1.log" 2>&1
