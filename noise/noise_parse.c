@@ -185,6 +185,11 @@ static int set_key(TermParser *tp, const char *key, const char *value) {
     double v;
     if (parse_number(value, &v) != 0)
         return term_error(tp, "'%s=%s' is not a finite number", key, value);
+    /* Levels and scales above 1e6 make no sense on 0..255 pixels or standardised features,
+     * and the bound keeps eps * scale (and its square) finite in double precision, so such
+     * a spec fails here instead of after training. */
+    if ((strcmp(key, "eps") == 0 || strcmp(key, "scale") == 0) && v > 1e6)
+        return term_error(tp, "'%s=%s' is above the maximum of 1e6", key, value);
     if (strcmp(key, "eps") == 0) {
         if (v < 0)
             return term_error(tp, "negative eps in 'eps=%s'; eps must be 0 or more", value);

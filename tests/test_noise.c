@@ -131,6 +131,8 @@ static void parse_rejections(void **state) {
         {"gaussian:eps= 5@image", "'eps= 5' is not a finite number"},
         {"gaussian:eps=0x10@image", "'eps=0x10' is not a finite number"},
         {"gaussian:eps=1e-400@image", "'eps=1e-400' is not a finite number"},
+        {"gaussian:eps=1e308,scale=10@image", "'eps=1e308' is above the maximum of 1e6"},
+        {"gaussian:eps=5,scale=1e7@image", "'scale=1e7' is above the maximum of 1e6"},
         {"gaussian:eps=1,scale=0@image", "scale must be positive"},
         {"gaussian:eps=1@", "invalid modality '' after '@'"},
         {"gaussian:eps=1@im age", "invalid modality 'im age'"},
