@@ -668,6 +668,14 @@ static int record_load(const char *dir, SuiteRecord *rec, ReportSet *set) {
     set->record_suite = xstrdup(name->valuestring);
     set->record_source = xstrdup(cJSON_IsString(source) ? source->valuestring : "");
     set->quick = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "quick"));
+    const cJSON *dataset;
+    int num_datasets = cJSON_GetArraySize(rec->datasets);
+    set->record_datasets = xcalloc((size_t)EUAR_MAX(num_datasets, 1), sizeof(char *));
+    cJSON_ArrayForEach(dataset, rec->datasets) {
+        const cJSON *label = cJSON_GetObjectItemCaseSensitive(dataset, "label");
+        if (cJSON_IsString(label))
+            set->record_datasets[set->num_record_datasets++] = xstrdup(label->valuestring);
+    }
     set->num_cells = rec->count;
     free(path);
     return 1;
@@ -1017,7 +1025,17 @@ void report_free(ReportSet *set) {
     free(set->groups);
     free(set->record_suite);
     free(set->record_source);
+    for (int i = 0; i < set->num_record_datasets; i++)
+        free(set->record_datasets[i]);
+    free(set->record_datasets);
     memset(set, 0, sizeof(*set));
+}
+
+int report_dataset_rank(const ReportSet *set, const char *dataset) {
+    for (int i = 0; i < set->num_record_datasets; i++)
+        if (strcmp(set->record_datasets[i], dataset) == 0)
+            return i;
+    return set->num_record_datasets;
 }
 
 const ReportGroup *report_find(const ReportSet *set, const char *suite, const char *dataset,

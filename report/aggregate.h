@@ -89,6 +89,8 @@ typedef struct {
     int has_record;
     char *record_suite;  /* the suite's name */
     char *record_source; /* the suite file it was run from */
+    char **record_datasets; /* dataset labels in the suite's order */
+    int num_record_datasets;
     int quick;           /* 1 when the suite ran with --quick */
     int num_cells;       /* cells the record lists */
     int num_missing;     /* of those, cells without a result file */
@@ -121,6 +123,11 @@ const MetricStat *report_group_metric(const ReportGroup *group, const char *name
 /* Returns the name of the accuracy metric of a group: "acc" for classification, the Acc2 of
  * the protocol for regression ("mib_acc2", or "mmsa_non0_acc2" for protocol mmsa). */
 const char *report_accuracy_metric(const ReportGroup *group);
+
+/* Returns the position of `dataset` in the suite's order (DIR/suite.json), or the number of
+ * the suite's datasets when it is not listed or there is no record, so that tables follow
+ * the suite file and fall back to name order. */
+int report_dataset_rank(const ReportSet *set, const char *dataset);
 
 /* Returns the test-time condition `label` of a group, or NULL. */
 const TestStat *report_group_test(const ReportGroup *group, const char *label);

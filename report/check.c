@@ -229,9 +229,17 @@ static char *baseline_format(const cJSON *root) {
 
 /* Orders groups as the tables do: suite, dataset, then condition and model by their position
  * in the suite file, then by name. */
+/* The set whose suite order cmp_groups follows; qsort passes no context. */
+static const ReportSet *sort_set;
+
 static int cmp_groups(const void *a, const void *b) {
     const ReportGroup *x = *(const ReportGroup *const *)a, *y = *(const ReportGroup *const *)b;
     int c = strcmp(x->suite, y->suite);
+    if (c == 0) {
+        int rx = report_dataset_rank(sort_set, x->dataset);
+        int ry = report_dataset_rank(sort_set, y->dataset);
+        c = rx < ry ? -1 : rx > ry ? 1 : 0;
+    }
     if (c == 0)
         c = strcmp(x->dataset, y->dataset);
     if (c == 0 && x->condition_index != y->condition_index)
@@ -283,6 +291,7 @@ char *check_baseline_render(const ReportSet *set, const char *const *metrics, in
                                         sizeof(*order));
     for (int g = 0; g < set->num_groups; g++)
         order[g] = &set->groups[g];
+    sort_set = set;
     qsort(order, (size_t)set->num_groups, sizeof(*order), cmp_groups);
     for (int g = 0; g < set->num_groups; g++) {
         const ReportGroup *group = order[g];

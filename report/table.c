@@ -18,6 +18,7 @@ typedef struct {
 
 typedef struct {
     const char *suite, *dataset;
+    int rank;    /* report_dataset_rank() of the dataset */
     int *groups; /* indices into ReportSet.groups */
     int num_groups;
     AxisEntry *rows, *cols;
@@ -70,6 +71,8 @@ static void axis_add(AxisEntry **entries, int *count, const char *label, int ind
 static int cmp_tables(const void *a, const void *b) {
     const TableView *x = a, *y = b;
     int c = strcmp(x->suite, y->suite);
+    if (c == 0 && x->rank != y->rank)
+        c = x->rank < y->rank ? -1 : 1;
     return c ? c : strcmp(x->dataset, y->dataset);
 }
 
@@ -90,6 +93,7 @@ static int collect_tables(const ReportSet *set, TableView **out) {
             memset(t, 0, sizeof(*t));
             t->suite = g->suite;
             t->dataset = g->dataset;
+            t->rank = report_dataset_rank(set, g->dataset);
         }
         t->groups = xrealloc(t->groups, (size_t)(t->num_groups + 1) * sizeof(int));
         t->groups[t->num_groups++] = i;

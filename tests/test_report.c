@@ -455,8 +455,17 @@ static void record_missing_cells(void **state) {
     assert_int_equal(nyud->num_tests, 1);
     assert_string_equal(nyud->tests[0].label, "sp5");
     assert_string_equal(nyud->tests[0].noise, "saltpepper:eps=5");
+    /* Tables follow the suite's dataset order, not name order (nyud sorts first by name). */
+    assert_int_equal(report_dataset_rank(&set, "synth-mosi"), 0);
+    assert_int_equal(report_dataset_rank(&set, "nyud"), 1);
+    assert_int_equal(report_dataset_rank(&set, "absent"), 2);
     char *md = report_render_markdown(&set, NULL);
     report_free(&set);
+    const char *mosi_table = strstr(md, "## missing: synth-mosi");
+    const char *nyud_table = strstr(md, "## missing: nyud");
+    assert_non_null(mosi_table);
+    assert_non_null(nyud_table);
+    assert_true(mosi_table < nyud_table);
     assert_contains(md, "2 of 4 cells have no result yet; the tables show — for them.");
     assert_contains(md, "1 result file of the folder was left out because its hash matches no "
                         "cell of the suite");
