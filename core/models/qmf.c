@@ -33,15 +33,11 @@
 #include <string.h>
 
 #include "core/common.h"
-#include "core/encoder.h"
+#include "core/branches.h"
 
 typedef struct {
-    Encoder enc[EUAR_MODEL_MAX_MODALITIES];
-    Dense hidden[EUAR_MODEL_MAX_MODALITIES];
-    Linear head[EUAR_MODEL_MAX_MODALITIES];
+    Branches br;
     float *logits, *dlogits; /* device [M, max_batch, C] */
-    float *dhid, *dh;        /* device [B, H] */
-    float *joint;            /* device [B, M H] hidden layers side by side */
     float *h_logits, *h_dlogits; /* host [M, max_batch, C] */
     float *h_out, *h_prob;       /* host [max_batch, C] */
     double *lse;                 /* [M, max_batch] logsumexp of each modality's logits */
@@ -164,22 +160,11 @@ static int qmf_build(Model *m) {
     }
     QmfModel *st = xcalloc(1, sizeof(QmfModel));
     m->state = st;
-    int nm = m->shape.num_modalities, h = m->set.hidden, c = m->out_dim;
+    int nm = m->shape.num_modalities, c = m->out_dim;
     size_t b = (size_t)m->shape.max_batch, plane = (size_t)nm * b * c;
-    for (int i = 0; i < nm; i++) {
-        char name[40];
-        encoder_declare(&st->enc[i], m, i);
-        snprintf(name, sizeof(name), "%.24s.hidden", m->shape.names[i]);
-        dense_declare(&st->hidden[i], m, name, h, h, m->set.activation);
-        snprintf(name, sizeof(name), "%.24s.head", m->shape.names[i]);
-        linear_declare(&st->head[i], &m->params, name, h, c);
-    }
+    branches_declare(&st->br, m, c);
     act_declare(&m->acts, plane, &st->logits);
     act_declare(&m->acts, plane, &st->dlogits);
-    act_declare(&m->acts, b * h, &st->dhid);
-    act_declare(&m->acts, b * h, &st->dh);
-    act_declare(&m->acts, b * nm * h, &st->joint);
-    m->joint_dim = nm * h;
 
     st->h_logits = xcalloc(plane, sizeof(float));
     st->h_dlogits = xcalloc(plane, sizeof(float));
@@ -203,17 +188,12 @@ static int qmf_build(Model *m) {
 static void qmf_forward(Model *m, const Batch *batch, int training) {
     QmfModel *st = m->state;
     const Backend *be = m->be;
-    int nm = m->shape.num_modalities, h = m->set.hidden, c = m->out_dim, b = batch->b;
+    int nm = m->shape.num_modalities, c = m->out_dim, b = batch->b;
     size_t mb = (size_t)m->shape.max_batch, plane = mb * c;
-    for (int i = 0; i < nm; i++) {
-        float *logits = st->logits + i * plane;
-        encoder_forward(m, &st->enc[i], batch);
-        dense_forward(be, &st->hidden[i], encoder_output(&st->enc[i]), h, b);
-        be->copy_block(st->joint + (size_t)i * h, nm * h, st->hidden[i].y, h, b, h, 0);
-        linear_forward(be, logits, c, st->hidden[i].y, h, &st->head[i], b);
-        be->download(st->h_logits + i * plane, logits, sizeof(float) * (size_t)b * c);
-    }
-    m->joint = st->joint;
+    branches_forward(m, &st->br, batch, st->logits, plane);
+    for (int i = 0; i < nm; i++)
+        be->download(st->h_logits + i * plane, st->logits + i * plane,
+                     sizeof(float) * (size_t)b * c);
     if (training && batch->epoch != st->pending_epoch) {
         history_fold(st, nm);
         st->pending_epoch = batch->epoch;
@@ -291,16 +271,12 @@ static void qmf_forward(Model *m, const Batch *batch, int training) {
 static void qmf_backward(Model *m, const Batch *batch) {
     QmfModel *st = m->state;
     const Backend *be = m->be;
-    int nm = m->shape.num_modalities, h = m->set.hidden, c = m->out_dim, b = batch->b;
+    int nm = m->shape.num_modalities, c = m->out_dim, b = batch->b;
     size_t plane = (size_t)m->shape.max_batch * c;
-    for (int i = 0; i < nm; i++) {
-        float *dlogits = st->dlogits + i * plane;
-        be->upload(dlogits, st->h_dlogits + i * plane, sizeof(float) * (size_t)b * c);
-        linear_backward(be, st->dhid, h, 0, &st->head[i], dlogits, c, st->hidden[i].y, h, b);
-        dense_backward(be, st->dh, h, 0, &st->hidden[i], st->dhid, encoder_output(&st->enc[i]),
-                       h, b);
-        encoder_backward(m, &st->enc[i], st->dh, batch);
-    }
+    for (int i = 0; i < nm; i++)
+        be->upload(st->dlogits + i * plane, st->h_dlogits + i * plane,
+                   sizeof(float) * (size_t)b * c);
+    branches_backward(m, &st->br, batch, st->dlogits, plane);
 }
 
 static void qmf_destroy(Model *m) {

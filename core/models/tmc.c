@@ -21,15 +21,11 @@
 #include <string.h>
 
 #include "core/common.h"
-#include "core/encoder.h"
+#include "core/branches.h"
 
 typedef struct {
-    Encoder enc[EUAR_MODEL_MAX_MODALITIES];
-    Dense hidden[EUAR_MODEL_MAX_MODALITIES];
-    Linear head[EUAR_MODEL_MAX_MODALITIES];
+    Branches br;
     float *logits, *dlogits; /* device [M, max_batch, C] */
-    float *dhid, *dh;        /* device [B, H] */
-    float *joint;            /* device [B, M H] hidden layers side by side */
     /* Host copies: logits of the last forward pass, their gradients, the output. */
     float *h_logits, *h_dlogits; /* [M, max_batch, C] */
     float *h_out, *h_prob;       /* [max_batch, C] */
@@ -232,22 +228,11 @@ static int tmc_build(Model *m) {
     }
     TmcModel *st = xcalloc(1, sizeof(TmcModel));
     m->state = st;
-    int nm = m->shape.num_modalities, h = m->set.hidden, c = m->out_dim;
+    int nm = m->shape.num_modalities, c = m->out_dim;
     size_t b = (size_t)m->shape.max_batch, plane = (size_t)nm * b * c;
-    for (int i = 0; i < nm; i++) {
-        char name[40];
-        encoder_declare(&st->enc[i], m, i);
-        snprintf(name, sizeof(name), "%.24s.hidden", m->shape.names[i]);
-        dense_declare(&st->hidden[i], m, name, h, h, m->set.activation);
-        snprintf(name, sizeof(name), "%.24s.head", m->shape.names[i]);
-        linear_declare(&st->head[i], &m->params, name, h, c);
-    }
+    branches_declare(&st->br, m, c);
     act_declare(&m->acts, plane, &st->logits);
     act_declare(&m->acts, plane, &st->dlogits);
-    act_declare(&m->acts, b * h, &st->dhid);
-    act_declare(&m->acts, b * h, &st->dh);
-    act_declare(&m->acts, b * nm * h, &st->joint);
-    m->joint_dim = nm * h;
 
     st->h_logits = xcalloc(plane, sizeof(float));
     st->h_dlogits = xcalloc(plane, sizeof(float));
@@ -270,16 +255,12 @@ static int tmc_build(Model *m) {
 static void tmc_forward(Model *m, const Batch *batch, int training) {
     TmcModel *st = m->state;
     const Backend *be = m->be;
-    int nm = m->shape.num_modalities, h = m->set.hidden, c = m->out_dim, b = batch->b;
+    int nm = m->shape.num_modalities, c = m->out_dim, b = batch->b;
     size_t plane = (size_t)m->shape.max_batch * c;
-    for (int i = 0; i < nm; i++) {
-        float *logits = st->logits + i * plane;
-        encoder_forward(m, &st->enc[i], batch);
-        dense_forward(be, &st->hidden[i], encoder_output(&st->enc[i]), h, b);
-        be->copy_block(st->joint + (size_t)i * h, nm * h, st->hidden[i].y, h, b, h, 0);
-        linear_forward(be, logits, c, st->hidden[i].y, h, &st->head[i], b);
-        be->download(st->h_logits + i * plane, logits, sizeof(float) * (size_t)b * c);
-    }
+    branches_forward(m, &st->br, batch, st->logits, plane);
+    for (int i = 0; i < nm; i++)
+        be->download(st->h_logits + i * plane, st->logits + i * plane,
+                     sizeof(float) * (size_t)b * c);
     st->anneal = training ? fmin(1.0, (double)batch->epoch / EUAR_TMC_ANNEALING_EPOCHS) : 1.0;
     double loss = 0.0;
     for (int r = 0; r < b; r++)
@@ -287,7 +268,6 @@ static void tmc_forward(Model *m, const Batch *batch, int training) {
                             st->h_prob + (size_t)r * c);
     be->upload(m->out, st->h_out, sizeof(float) * (size_t)b * c);
     be->upload(m->prob, st->h_prob, sizeof(float) * (size_t)b * c);
-    m->joint = st->joint;
     m->loss.task = loss / b;
     m->loss.total = m->loss.task;
 }
@@ -295,21 +275,17 @@ static void tmc_forward(Model *m, const Batch *batch, int training) {
 static void tmc_backward(Model *m, const Batch *batch) {
     TmcModel *st = m->state;
     const Backend *be = m->be;
-    int nm = m->shape.num_modalities, h = m->set.hidden, c = m->out_dim, b = batch->b;
+    int nm = m->shape.num_modalities, c = m->out_dim, b = batch->b;
     size_t plane = (size_t)m->shape.max_batch * c;
     for (int r = 0; r < b; r++) {
         row_forward(st, m, r, batch->cls[r], st->h_out + (size_t)r * c,
                     st->h_prob + (size_t)r * c);
         row_backward(st, m, r, batch->cls[r], 1.0 / b);
     }
-    for (int i = 0; i < nm; i++) {
-        float *dlogits = st->dlogits + i * plane;
-        be->upload(dlogits, st->h_dlogits + i * plane, sizeof(float) * (size_t)b * c);
-        linear_backward(be, st->dhid, h, 0, &st->head[i], dlogits, c, st->hidden[i].y, h, b);
-        dense_backward(be, st->dh, h, 0, &st->hidden[i], st->dhid, encoder_output(&st->enc[i]),
-                       h, b);
-        encoder_backward(m, &st->enc[i], st->dh, batch);
-    }
+    for (int i = 0; i < nm; i++)
+        be->upload(st->dlogits + i * plane, st->h_dlogits + i * plane,
+                   sizeof(float) * (size_t)b * c);
+    branches_backward(m, &st->br, batch, st->dlogits, plane);
 }
 
 static void tmc_destroy(Model *m) {
