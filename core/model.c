@@ -39,22 +39,15 @@ const char *model_names(void) {
     return names;
 }
 
-/* Models whose output needs class probabilities: TMC turns per-modality evidence into a
- * Dirichlet over classes (Han et al., ICLR 2021) and QMF weighs class logits by their energy
- * (Zhang et al., ICML 2023), so neither has a regression head. */
-static const char *const classification_only[] = {"tmc", "qmf"};
 
 int model_supports_task(const char *name, int classification, char *why, int cap) {
-    if (classification)
+    const ModelKind *kind = model_kind_find(name);
+    if (classification || !kind || !kind->classification_only)
         return 1;
-    for (size_t i = 0; i < EUAR_ARRAY_LEN(classification_only); i++)
-        if (strcmp(name, classification_only[i]) == 0) {
-            snprintf(why, (size_t)cap, "model '%s' needs a classification dataset, but this "
-                     "dataset is regression; choose a classification dataset or a model that "
-                     "supports regression", name);
-            return 0;
-        }
-    return 1;
+    snprintf(why, (size_t)cap, "model '%s' needs a classification dataset, but this dataset is "
+             "regression; choose a classification dataset or a model that supports regression",
+             name);
+    return 0;
 }
 
 void param_declare(ParamTable *t, const char *name, int count, int fan_in, float **value,
@@ -122,6 +115,11 @@ Model *model_create(const char *name, const Settings *set, const ModelShape *sha
     char why[256];
     if (!model_supports_task(name, shape->output == EUAR_OUT_CLASSIFICATION, why, sizeof(why))) {
         err_set("%s", why);
+        return NULL;
+    }
+    if (shape->output == EUAR_OUT_CLASSIFICATION && shape->num_classes < 2) {
+        err_set("model '%s' needs at least 2 classes, but the dataset has %d", name,
+                shape->num_classes);
         return NULL;
     }
     EUAR_ASSERT(shape->num_modalities >= 1 && shape->num_modalities <= EUAR_MODEL_MAX_MODALITIES);

@@ -97,6 +97,9 @@ typedef struct {
     /* Adds the gradients of m->loss.total into m->params.grad. */
     void (*backward)(Model *m, const Batch *batch);
     void (*destroy)(Model *m);
+    /* 1 for models without a regression head; model_create rejects them on regression
+     * data, and every classification model needs at least 2 classes. */
+    int classification_only;
 } ModelKind;
 
 struct Model {

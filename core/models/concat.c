@@ -57,4 +57,4 @@ static void concat_backward(Model *m, const Batch *batch) {
 }
 
 const ModelKind model_concat = {"concat", "early fusion MLP", 0, concat_build, concat_forward,
-                                concat_backward, NULL};
+                                concat_backward, NULL, 0};

@@ -103,15 +103,15 @@ static int build_mlp_moe(Model *m) {
 
 const ModelKind model_euar = {"euar", "Gaussian experts, uncertainty-aware routing", 1,
                               build_euar, moe_model_forward, moe_model_backward,
-                              moe_model_destroy};
+                              moe_model_destroy, 0};
 const ModelKind model_euar_no_kl = {"euar-no-kl", "EUAR without the KL term", 1,
                                     build_euar_no_kl, moe_model_forward, moe_model_backward,
-                                    moe_model_destroy};
+                                    moe_model_destroy, 0};
 const ModelKind model_euar_no_u = {"euar-no-u", "EUAR without the U-loss", 1, build_euar_no_u,
-                                   moe_model_forward, moe_model_backward, moe_model_destroy};
+                                   moe_model_forward, moe_model_backward, moe_model_destroy, 0};
 const ModelKind model_euar_no_kl_no_u = {"euar-no-kl-no-u", "EUAR without KL and U-loss", 1,
                                          build_euar_no_kl_no_u, moe_model_forward,
-                                         moe_model_backward, moe_model_destroy};
+                                         moe_model_backward, moe_model_destroy, 0};
 const ModelKind model_mlp_moe = {"mlp-moe", "EUAR's router with two-layer MLP experts", 1,
                                  build_mlp_moe, moe_model_forward, moe_model_backward,
-                                 moe_model_destroy};
+                                 moe_model_destroy, 0};

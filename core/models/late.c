@@ -43,4 +43,4 @@ static void late_backward(Model *m, const Batch *batch) {
 }
 
 const ModelKind model_late = {"late", "late fusion: one head per modality, outputs averaged", 0,
-                              late_build, late_forward, late_backward, NULL};
+                              late_build, late_forward, late_backward, NULL, 0};

@@ -148,16 +148,7 @@ static double rank_modality(QmfModel *st, int i, const Batch *batch, double *dco
 }
 
 static int qmf_build(Model *m) {
-    if (m->shape.output != EUAR_OUT_CLASSIFICATION) {
-        err_set("model 'qmf' needs a classification dataset, but this dataset is regression; "
-                "choose a classification dataset or a model that supports regression");
-        return -1;
-    }
-    if (m->shape.num_classes < 2) {
-        err_set("model 'qmf' needs at least 2 classes, but the dataset has %d",
-                m->shape.num_classes);
-        return -1;
-    }
+    /* model_create has checked the task and the class count (classification_only). */
     QmfModel *st = xcalloc(1, sizeof(QmfModel));
     m->state = st;
     int nm = m->shape.num_modalities, c = m->out_dim;
@@ -300,4 +291,4 @@ static void qmf_destroy(Model *m) {
 const ModelKind model_qmf = {"qmf",
                              "quality-aware fusion: logits weighted by energy-based "
                              "confidence, with a confidence ranking regulariser",
-                             0, qmf_build, qmf_forward, qmf_backward, qmf_destroy};
+                             0, qmf_build, qmf_forward, qmf_backward, qmf_destroy, 1};

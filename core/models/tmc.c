@@ -216,16 +216,7 @@ static void row_backward(TmcModel *st, const Model *m, int r, int y, double scal
 }
 
 static int tmc_build(Model *m) {
-    if (m->shape.output != EUAR_OUT_CLASSIFICATION) {
-        err_set("model 'tmc' needs a classification dataset, but this dataset is regression; "
-                "choose a classification dataset or a model that supports regression");
-        return -1;
-    }
-    if (m->shape.num_classes < 2) {
-        err_set("model 'tmc' needs at least 2 classes, but the dataset has %d",
-                m->shape.num_classes);
-        return -1;
-    }
+    /* model_create has checked the task and the class count (classification_only). */
     TmcModel *st = xcalloc(1, sizeof(TmcModel));
     m->state = st;
     int nm = m->shape.num_modalities, c = m->out_dim;
@@ -312,4 +303,4 @@ static void tmc_destroy(Model *m) {
 const ModelKind model_tmc = {"tmc",
                              "trusted multi-view classification: Dirichlet evidence per "
                              "modality, combined by the reduced Dempster rule",
-                             0, tmc_build, tmc_forward, tmc_backward, tmc_destroy};
+                             0, tmc_build, tmc_forward, tmc_backward, tmc_destroy, 1};
