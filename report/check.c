@@ -238,7 +238,7 @@ static int cmp_groups(const void *a, const void *b) {
     if (c == 0) {
         int rx = report_dataset_rank(sort_set, x->dataset);
         int ry = report_dataset_rank(sort_set, y->dataset);
-        c = rx < ry ? -1 : rx > ry ? 1 : 0;
+        c = (rx > ry) - (rx < ry);
     }
     if (c == 0)
         c = strcmp(x->dataset, y->dataset);
@@ -337,10 +337,10 @@ char *check_baseline_render(const ReportSet *set, const char *const *metrics, in
     return text;
 }
 
-/* Makes `view` a copy of `set` in which every test-time condition of a group (the result's
- * `conditions` array) is a group of its own, named by the condition's label, so that the
- * robustness columns of a noise suite are gated like the clean one. The view shares its
- * strings and arrays with `set`: free it with free(view->groups) only, before report_free. */
+/* Makes `view` a copy of `set` in which every test-time condition of a group (an entry of the
+ * result's `conditions` array) is a group of its own, named by the condition's label. The
+ * robustness columns of a noise suite are therefore gated like the clean one. The view
+ * shares its strings and arrays with `set`, so free only view->groups, before report_free. */
 static void expand_test_conditions(const ReportSet *set, ReportSet *view) {
     *view = *set;
     int total = set->num_groups;

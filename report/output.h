@@ -6,7 +6,7 @@
 #include "report/paper.h"
 #include "report/report.h"
 
-/* Returns 1 when dir is a suite folder: it holds suite.json or a *.json result file. */
+/* Returns 1 when dir is a suite folder: it contains suite.json or a *.json result file. */
 int report_dir_is_suite(const char *dir);
 
 /* Renders one suite folder: dir/report.md (or md_path when not NULL), dir/summary.csv, the

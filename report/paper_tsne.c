@@ -29,8 +29,9 @@ static int point_classes(const JointFile *jf, int n, int32_t *classes, char (*na
             snprintf(names[c], 32, "class %d", c);
         return jf->num_classes;
     }
+    /* 0 negative, 1 neutral, 2 positive: the sign of the label. */
     for (int i = 0; i < n; i++)
-        classes[i] = jf->labels[i] < 0.0f ? 0 : jf->labels[i] == 0.0f ? 1 : 2;
+        classes[i] = 1 + (jf->labels[i] > 0.0f) - (jf->labels[i] < 0.0f);
     snprintf(names[0], 32, "negative (y < 0)");
     snprintf(names[1], 32, "neutral (y = 0)");
     snprintf(names[2], 32, "positive (y > 0)");
