@@ -12,7 +12,8 @@ JOBS    ?= $(shell nproc)
 
 # Debian packages the build and the embedded default data need.
 DEB_PACKAGES := build-essential libhdf5-dev libcjson-dev libopenblas-dev librandom123-dev \
-                gnuplot-nox zlib1g-dev libcmocka-dev dataset-fashion-mnist python3 pkg-config
+                gnuplot-nox zlib1g-dev libcmocka-dev dataset-fashion-mnist python3 pkg-config \
+                python3-numpy python3-h5py
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 
 LIB_SRC  := $(wildcard core/*.c core/models/*.c noise/*.c datasets/*.c suites/*.c report/*.c)
@@ -158,6 +159,7 @@ test-e2e: bin/euar data
 	tests/e2e_quick.sh
 	tests/e2e_noise.sh
 	tests/e2e_paper.sh
+	tests/e2e_import_pickle.sh
 
 bench: bin/euar data/synth-mosi.h5
 	bench/run.sh

@@ -11,4 +11,7 @@ int cmd_report(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 
+/* `euar data import-pickle` (argv[0] is "import-pickle"): runs datasets/import_pickle.py. */
+int cmd_data_import_pickle(int argc, char **argv);
+
 #endif
