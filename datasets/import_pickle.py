@@ -83,8 +83,8 @@ ALLOWED_GLOBALS = {
 
 class SafeUnpickler(pickle.Unpickler):
     def __init__(self, file, path):
-        # latin1 turns the byte strings of Python 2 pickles into str; numpy needs this to
-        # rebuild the arrays of such pickles, and Python 3 pickles do not use it.
+        # latin1 turns the byte strings of Python 2 pickles into str, which numpy needs to
+        # rebuild the arrays of such pickles. Python 3 pickles do not use it.
         super().__init__(file, encoding="latin1")
         self.path = path
 
@@ -347,8 +347,9 @@ def convert_mmsa(path, data):
 
 
 def mmsa_text_lengths(path, split, part, n, steps, ids, offset):
-    """Lengths of the text features: the sum of the attention mask of text_bert when present,
-    since BERT features of padding tokens are not zero; otherwise every step."""
+    """Return the lengths of the text features. With text_bert they are the sums of its
+    attention mask, because BERT features of padding tokens are not zero. Without it every
+    step counts."""
     if "text_bert" not in part:
         return np.full(n, steps, np.int32)
     where = f"{path}: {split}: text_bert"

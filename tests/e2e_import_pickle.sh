@@ -56,7 +56,7 @@ line=$(inspect_line "$work/mmsa.h5" "labels    train")
 check "mmsa train labels clipped to 3 ($line)" grep -q "min -3.00  max 3.00" <<<"$line"
 
 # Ids, source names and the exact arrays, read back with h5py.
-layout=$("$PY" - "$work/mmsa.h5" <<'PY'
+layout=$("$PY" -B - "$work/mmsa.h5" <<'PY'
 import sys
 import h5py
 import numpy as np
@@ -123,7 +123,7 @@ line=$(inspect_line "$work/mib.h5" "modality  vision")
 check "mib visual becomes vision ($line)" \
     test "$line" = "modality  vision     features [7, 4, 5]  lengths 0..4 (mean 2.4)  available 6/7"
 
-layout=$("$PY" - "$work/mib.h5" <<'PY'
+layout=$("$PY" -B - "$work/mib.h5" <<'PY'
 import sys
 import h5py
 import numpy as np
