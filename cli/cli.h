@@ -11,4 +11,8 @@ int cmd_report(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 
+/* `euar data import-nyud` and `euar data import-mvsa` (cli/cmd_import_images.c). */
+int cmd_data_import_nyud(int argc, char **argv);
+int cmd_data_import_mvsa(int argc, char **argv);
+
 #endif
