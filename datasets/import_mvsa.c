@@ -80,17 +80,31 @@ static int parse_label(const char *label, const char *where) {
 /* Parses one JSONL line into `rec`. `where` names the file and line for messages. */
 static int parse_record(const char *line, size_t len, const char *where, MvsaRecord *rec) {
     memset(rec, 0, sizeof(*rec));
+    while (len > 0 && isspace((unsigned char)line[len - 1]))
+        len--;
     const char *end = NULL;
     cJSON *obj = cJSON_ParseWithLengthOpts(line, len, &end, 0);
     if (!obj) {
-        size_t column = end ? (size_t)(end - line) + 1 : 1;
-        return err_set("%s: invalid JSON at column %zu (near \"%.20s\"); each line must be one "
+        /* Shows up to 20 characters of the line from where parsing stopped. */
+        size_t column = end && end >= line && end <= line + len ? (size_t)(end - line) : 0;
+        char near[24];
+        size_t shown = EUAR_MIN(len - column, sizeof(near) - 4);
+        for (size_t k = 0; k < shown; k++)
+            near[k] = isprint((unsigned char)line[column + k]) ? line[column + k] : '?';
+        near[shown] = '\0';
+        return err_set("%s: invalid JSON at column %zu (near \"%s\"); each line must be one "
                        "JSON object, so fix or remove the line",
-                       where, column, end ? end : line);
+                       where, column + 1, near);
     }
 
     int rc = 0;
-    if (!cJSON_IsObject(obj))
+    while (end && end < line + len && isspace((unsigned char)*end))
+        end++;
+    if (end && end < line + len)
+        rc = err_set("%s: invalid JSON, unexpected text at column %zu after the object; each "
+                     "line must be one JSON object, so fix or remove the line",
+                     where, (size_t)(end - line) + 1);
+    if (rc == 0 && !cJSON_IsObject(obj))
         rc = err_set("%s: expected a JSON object {...}, found another JSON value; each line "
                      "must be one object",
                      where);
@@ -133,6 +147,8 @@ static int read_split(const char *dir, int split, RecordList *out) {
     int rc = 0, before = out->count;
     char where[1100];
     const char *p = text, *stop = text + len;
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        p += 3; /* the UTF-8 byte order mark some editors write */
     for (int line = 1; p < stop && rc == 0; line++) {
         const char *eol = memchr(p, '\n', (size_t)(stop - p));
         size_t n = eol ? (size_t)(eol - p) : (size_t)(stop - p);

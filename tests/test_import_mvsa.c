@@ -219,11 +219,21 @@ static void expect_mvsa_failure(const char *file, const char *text, const char *
 }
 
 static void mvsa_rejects_bad_lines(void **state) {
-    const char *invalid[] = {"bad/dev.jsonl line 2", "invalid JSON", NULL};
+    const char *invalid[] = {"bad/dev.jsonl line 2", "invalid JSON",
+                             "at column 21 (near \":\")", NULL};
     expect_mvsa_failure("dev.jsonl",
                         "{\"id\": \"20\", \"label\": \"positive\", \"text\": \"a\", "
                         "\"img\": \"data/20.png\"}\n{\"id\": \"21\", \"label\": \n",
                         invalid);
+    const char *bad_token[] = {"bad/train.jsonl line 1", "invalid JSON at column 22",
+                               "near \"\"x\", \"text\"", NULL};
+    expect_mvsa_failure("train.jsonl", "{\"id\": \"21\", \"label\" \"x\", \"text\": \"a\"}\n",
+                        bad_token);
+    const char *trailing[] = {"bad/test.jsonl line 2", "unexpected text at column 14", NULL};
+    expect_mvsa_failure("test.jsonl",
+                        "{\"id\": \"30\", \"label\": \"negative\", \"text\": \"a\", "
+                        "\"img\": \"data/30.jpg\"}\r\n{\"id\": \"31\"} trailing\n",
+                        trailing);
     const char *not_object[] = {"bad/test.jsonl line 1", "expected a JSON object", NULL};
     expect_mvsa_failure("test.jsonl", "[1, 2]\n", not_object);
     const char *missing[] = {"bad/train.jsonl line 1", "missing field \"img\"", NULL};
