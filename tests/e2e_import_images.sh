@@ -65,6 +65,16 @@ check "NYU classes in sorted order" \
     sh -c "grep -E '^ +[01] ' '$work/nyu-inspect.txt' | awk '{print \$2}' | tr '\n' ' ' |
            grep -qx 'bedroom kitchen '"
 
+"$EUAR" data import-nyud "$work/nyu" --out "$work/named.h5" --size 4 --name nyud-small \
+    --valid-fraction 0.5 >"$work/named.log" 2>&1
+check "import-nyud --name and --valid-fraction exit 0" test $? -eq 0
+check "--valid-fraction 0.5 gives 10 valid images" \
+    grep -q "28 samples (train 10, valid 10, test 8)" "$work/named.log"
+"$EUAR" data inspect "$work/named.h5" >"$work/named-inspect.txt" 2>&1
+check "--name sets the dataset name" grep -qE "^name +nyud-small$" "$work/named-inspect.txt"
+check "--size 4 gives rgb [28, 3, 4, 4]" grep -qE "rgb +image +\[28, 3, 4, 4\]" \
+    "$work/named-inspect.txt"
+
 "$EUAR" data import-mvsa "$work/mvsa" --out "$work/mvsa.h5" --max-tokens 6 \
     >"$work/mvsa.log" 2>"$work/mvsa.err"
 check "import-mvsa exits 0" test $? -eq 0

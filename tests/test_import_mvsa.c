@@ -271,6 +271,21 @@ static void mvsa_rejects_bad_files(void **state) {
     const char *corrupt[] = {"bad/test.jsonl line 1", "bad/data/30.jpg",
                              "not a readable image", NULL};
     expect_mvsa_failure("data/30.jpg", "plain text in a .jpg file\n", corrupt);
+
+    /* A JPEG cut in half: stb_image stops at the missing marker instead of guessing. */
+    make_set("bad");
+    FILE *f = fopen(fixture_path("bad/data/10.jpg"), "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long size = ftell(f);
+    fclose(f);
+    fixture_truncate("bad/data/10.jpg", size / 2);
+    MvsaImportOptions o;
+    mvsa_import_defaults(&o);
+    const char *out = fixture_path("failed.h5");
+    const char *truncated[] = {"bad/train.jsonl line 1", "bad/data/10.jpg",
+                               "not a readable image", NULL};
+    fixture_expect_failure(mvsa_import(fixture_path("bad"), out, &o, NULL), out, truncated);
 }
 
 static int setup(void **state) {
