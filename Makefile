@@ -5,7 +5,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 EUAR_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -fno-math-errno -Wall -Wextra -Wshadow \
                -Wno-unused-parameter -MMD -MP -I. -I/usr/include/hdf5/serial
-EUAR_LDLIBS := -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lcjson -lopenblas -lz -lm
+EUAR_LDLIBS := -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lcjson -lopenblas -lz -lstb -lm
 BUILD   ?= build
 PYTHON  ?= /usr/bin/python3
 JOBS    ?= $(shell nproc)
@@ -13,7 +13,8 @@ JOBS    ?= $(shell nproc)
 # Debian packages the build and the embedded default data need.
 DEB_PACKAGES := build-essential libhdf5-dev libcjson-dev libopenblas-dev librandom123-dev \
                 gnuplot-nox zlib1g-dev libcmocka-dev dataset-fashion-mnist python3 pkg-config \
-                python3-numpy python3-h5py
+                python3-numpy python3-h5py \
+                libstb-dev
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 
 LIB_SRC  := $(wildcard core/*.c core/models/*.c noise/*.c datasets/*.c suites/*.c report/*.c)
@@ -160,6 +161,7 @@ test-e2e: bin/euar data
 	tests/e2e_noise.sh
 	tests/e2e_paper.sh
 	tests/e2e_import_pickle.sh
+	tests/e2e_import_images.sh
 
 bench: bin/euar data/synth-mosi.h5
 	bench/run.sh

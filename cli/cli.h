@@ -13,5 +13,8 @@ int cmd_check(int argc, char **argv);
 
 /* `euar data import-pickle` (argv[0] is "import-pickle"): runs datasets/import_pickle.py. */
 int cmd_data_import_pickle(int argc, char **argv);
+/* `euar data import-nyud` and `euar data import-mvsa` (cli/cmd_import_images.c). */
+int cmd_data_import_nyud(int argc, char **argv);
+int cmd_data_import_mvsa(int argc, char **argv);
 
 #endif

@@ -21,6 +21,10 @@ static void usage_data(FILE *f) {
                "        3 sentiment classes)\n"
                "  fmnist-2view [--idx DIR] --out FILE [--seed N]\n"
                "        build the two-view Fashion-MNIST set from its gzipped IDX files\n"
+               "  import-nyud ROOT --out FILE [--size N] [--seed N] [--valid-fraction F]\n"
+               "        import NYU Depth V2 class folders of side-by-side RGB and depth PNGs\n"
+               "  import-mvsa DIR --out FILE [--size N] [--max-tokens N] [--min-count N]\n"
+               "        import MVSA-Single train/dev/test JSONL files with their images\n"
                "  inspect FILE [--nonfinite reject|zero]\n"
                "        validate a dataset file and print its splits, modalities and labels\n"
                "  import-pickle --format mmsa|mib IN.pkl --out FILE\n"
@@ -320,6 +324,10 @@ int cmd_data(int argc, char **argv) {
         return cmd_data_synth(argc - 1, argv + 1);
     if (strcmp(action, "fmnist-2view") == 0)
         return cmd_data_fmnist(argc - 1, argv + 1);
+    if (strcmp(action, "import-nyud") == 0)
+        return cmd_data_import_nyud(argc - 1, argv + 1);
+    if (strcmp(action, "import-mvsa") == 0)
+        return cmd_data_import_mvsa(argc - 1, argv + 1);
     if (strcmp(action, "inspect") == 0)
         return cmd_data_inspect(argc - 1, argv + 1);
     if (strcmp(action, "import-pickle") == 0)

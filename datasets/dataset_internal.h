@@ -68,6 +68,10 @@ int h5_writer_write_rows(H5Writer *w, const Dataset *ds, int m, int first, int c
 /* Writes an extra float32 [n] array at `h5path` (its group must exist). Readers ignore it. */
 int h5_writer_write_extra_f32(H5Writer *w, const char *h5path, const float *values, int n);
 
+/* Writes an extra string array [n] at `h5path` (its group must exist). Readers ignore it. */
+int h5_writer_write_extra_strings(H5Writer *w, const char *h5path, const char *const *values,
+                                  int n);
+
 /* Closes, flushes to disk and renames the file to its final name. Returns 0 or -1. */
 int h5_writer_commit(H5Writer *w);
 

@@ -280,6 +280,15 @@ int h5_writer_write_extra_f32(H5Writer *w, const char *h5path, const float *valu
     return 0;
 }
 
+int h5_writer_write_extra_strings(H5Writer *w, const char *h5path, const char *const *values,
+                                  int n) {
+    hsize_t dims[1] = {(hsize_t)n};
+    hid_t st = string_type();
+    int rc = write_array(w->file, h5path, st, st, 1, dims, 0, 0, values);
+    H5Tclose(st);
+    return rc != 0 ? writer_fail(w, h5path) : 0;
+}
+
 int h5_writer_commit(H5Writer *w) {
     herr_t rc = H5Fclose(w->file);
     w->file = H5I_INVALID_HID;
