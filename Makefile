@@ -10,9 +10,10 @@ BUILD   ?= build
 PYTHON  ?= /usr/bin/python3
 JOBS    ?= $(shell nproc)
 
-# Debian packages the build and the embedded default data need.
+# Debian packages the build, the embedded default data and the tests need.
 DEB_PACKAGES := build-essential libhdf5-dev libcjson-dev libopenblas-dev librandom123-dev \
-                gnuplot-nox zlib1g-dev libcmocka-dev dataset-fashion-mnist python3 pkg-config
+                gnuplot-nox zlib1g-dev libcmocka-dev dataset-fashion-mnist python3 pkg-config \
+                python3-h5py
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 
 LIB_SRC  := $(wildcard core/*.c core/models/*.c noise/*.c datasets/*.c suites/*.c report/*.c)
@@ -158,6 +159,7 @@ test-e2e: bin/euar data
 	tests/e2e_quick.sh
 	tests/e2e_noise.sh
 	tests/e2e_paper.sh
+	tests/e2e_import_csd.sh
 
 bench: bin/euar data/synth-mosi.h5
 	bench/run.sh

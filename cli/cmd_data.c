@@ -22,7 +22,9 @@ static void usage_data(FILE *f) {
                "  fmnist-2view [--idx DIR] --out FILE [--seed N]\n"
                "        build the two-view Fashion-MNIST set from its gzipped IDX files\n"
                "  inspect FILE [--nonfinite reject|zero]\n"
-               "        validate a dataset file and print its splits, modalities and labels\n\n"
+               "        validate a dataset file and print its splits, modalities and labels\n"
+               "  import-csd --labels FILE --folds mosi|mosei|FILE --out FILE [--text FILE]...\n"
+               "        convert CMU-MultimodalSDK computational sequences (.csd)\n\n"
                "Run 'euar data <action> --help' for details.\n");
 }
 
@@ -320,6 +322,8 @@ int cmd_data(int argc, char **argv) {
         return cmd_data_fmnist(argc - 1, argv + 1);
     if (strcmp(action, "inspect") == 0)
         return cmd_data_inspect(argc - 1, argv + 1);
+    if (strcmp(action, "import-csd") == 0)
+        return cmd_data_import_csd(argc - 1, argv + 1);
     fprintf(stderr, "euar: error: unknown data action '%s'\n\n", action);
     usage_data(stderr);
     return 1;
