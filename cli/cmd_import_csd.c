@@ -26,7 +26,7 @@ static void usage_import_csd(FILE *f) {
             "  --folds SPEC    'mosi' or 'mosei' for the standard folds of the SDK, or a JSON\n"
             "                  file {\"train\": [video ids], \"valid\": [...], \"test\": [...]}\n"
             "  --out FILE      output HDF5 file (written atomically)\n"
-            "  --steps T       steps per sample, 1 to 100000 (default 50; 1 stores the mean)\n"
+            "  --steps T       steps per sample, 1 to 10000 (default 50; 1 stores the mean)\n"
             "  --name NAME     dataset name (default cmu-mosi or cmu-mosei for standard\n"
             "                  folds, else the output file name)\n"
             "  --strict        fail on a segment that a modality lacks, instead of dropping\n"
@@ -42,8 +42,9 @@ static int parse_steps(const char *text, int *steps) {
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < 1 || v > 100000)
-        return err_set("--steps: '%s' is invalid; use an integer from 1 to 100000", text);
+    if (errno != 0 || end == text || *end != '\0' || v < 1 || v > CSD_MAX_STEPS)
+        return err_set("--steps: '%s' is invalid; use an integer from 1 to %d", text,
+                       CSD_MAX_STEPS);
     *steps = (int)v;
     return 0;
 }

@@ -40,11 +40,21 @@ typedef struct {
 
 typedef struct {
     int entry, row;
+    int aligned; /* the entry is one already aligned segment "<video>[<k>]" of one row */
     uint8_t split;
     float label;
     double start, end;
     int count[CSD_MODALITIES]; /* rows of the segment in each modality */
 } Segment;
+
+/* Writes the sample id of segment `s` of label entry `entry`: "<entry>[<row>]" as the SDK's
+ * align() names it, or the entry name itself when the entry is one aligned segment. */
+static void segment_id(char *buf, size_t cap, const char *entry, const Segment *s) {
+    if (s->aligned)
+        snprintf(buf, cap, "%s", entry);
+    else
+        snprintf(buf, cap, "%s[%d]", entry, s->row);
+}
 
 /* Video id of an entry: its name up to the first '[' (already aligned entries are named
  * "<video>[<k>]"). */
@@ -242,9 +252,10 @@ static int count_modality_rows(Import *im, Segment *s, const char *video) {
         if (s->count[m] > 0)
             continue;
         missing = 1;
+        char id[160];
+        segment_id(id, sizeof(id), entry, s);
         if (im->rep->missing[m]++ == 0)
-            snprintf(im->rep->first_missing[m], sizeof(im->rep->first_missing[m]), "%s[%d]",
-                     entry, s->row);
+            snprintf(im->rep->first_missing[m], sizeof(im->rep->first_missing[m]), "%s", id);
         if (im->opt->strict) {
             char why[160];
             if (im->mods[m].cache.rows == 0)
@@ -253,10 +264,9 @@ static int count_modality_rows(Import *im, Segment *s, const char *video) {
             else
                 snprintf(why, sizeof(why), "none of the %d rows of video '%s' overlaps it",
                          im->mods[m].cache.rows, video);
-            return err_set("%s %s: label segment '%s[%d]' ([%.3f, %.3f] s) has no row: %s. "
+            return err_set("%s %s: label segment '%s' ([%.3f, %.3f] s) has no row: %s. "
                            "Without --strict such segments are dropped and counted",
-                           option_names[m], im->mods[m].file.path, entry, s->row, s->start,
-                           s->end, why);
+                           option_names[m], im->mods[m].file.path, id, s->start, s->end, why);
         }
     }
     return missing;
@@ -282,6 +292,7 @@ static int collect_segments(Import *im) {
         for (int i = 0; i < rows && rc == 0; i++) {
             rep->label_segments++;
             Segment s = {.entry = e, .row = i, .start = iv[2 * i], .end = iv[2 * i + 1]};
+            s.aligned = rows == 1 && strchr(entry, '[') != NULL;
             if (s.end - s.start < CSD_EPSILON) {
                 rep->zero_length++;
                 continue;
@@ -370,7 +381,7 @@ static void build_header(Import *im, Dataset *ds) {
         const char *entry = im->labels.file.entries[s->entry];
         size_t len = strlen(entry) + 16;
         ds->ids[i] = xmalloc(len);
-        snprintf(ds->ids[i], len, "%s[%d]", entry, s->row);
+        segment_id(ds->ids[i], len, entry, s);
         ds->split[i] = s->split;
         ds->labels[i] = s->label;
     }
@@ -469,8 +480,8 @@ static int check_options(const CsdImportOptions *opt) {
         return err_set("no modality given; pass at least one of --text, --audio, --vision");
     if (!opt->labels_path || !opt->folds || !opt->out_path)
         return err_set("--labels, --folds and --out are required");
-    if (opt->steps < 1 || opt->steps > 100000)
-        return err_set("--steps %d is invalid; use 1 to 100000 steps", opt->steps);
+    if (opt->steps < 1 || opt->steps > CSD_MAX_STEPS)
+        return err_set("--steps %d is invalid; use 1 to %d steps", opt->steps, CSD_MAX_STEPS);
     return 0;
 }
 

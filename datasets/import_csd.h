@@ -18,6 +18,10 @@ extern const char *const csd_modality_names[CSD_MODALITIES]; /* "text", "audio",
  * `epsilon` in mmsdk/mmdatasdk/dataset/dataset.py). */
 #define CSD_EPSILON 1e-5
 
+/* Largest T: the writer buffers 64 samples of [T, D] floats, about 2.6 GB at T = 10000 and a
+ * width of 1024. */
+#define CSD_MAX_STEPS 10000
+
 /* The video ids of one split of a standard fold. */
 typedef struct {
     const char *const *ids;
@@ -75,7 +79,7 @@ typedef struct {
     const char *folds;    /* "mosi", "mosei" or a JSON file, see csd_folds_load() */
     const char *out_path;
     const char *name;     /* dataset name; NULL derives it from the folds or the file name */
-    int steps;            /* T of each features modality */
+    int steps;            /* T of each features modality, 1 to CSD_MAX_STEPS */
     int strict;           /* a segment without rows in some modality is an error */
 } CsdImportOptions;
 

@@ -253,6 +253,32 @@ static void import_one_step_is_mean(void **state) {
     dataset_free(&ds);
 }
 
+static void import_keeps_aligned_ids(void **state) {
+    CsdImportOptions o = base_options(tmp_path("aligned.h5"));
+    /* Labels already aligned by the SDK: one entry of one row per segment. */
+    CsdWriter w = csd_create(o.labels_path, "aligned labels");
+    const char *names[] = {"-abc_1[0]", "-abc_1[2]", "12345[0]", "zz_test[0]"};
+    double iv[][2] = {{0, 1}, {1, 3}, {0, 2}, {0.5, 1.5}}, y[] = {1, -1, 0.5, 2};
+    for (int i = 0; i < 4; i++)
+        csd_entry(&w, names[i], 1, 1, iv[i], &y[i], H5T_IEEE_F32LE, 0);
+    csd_finish(&w);
+    CsdImportReport r;
+    if (csd_import(&o, &r) != 0)
+        fail_msg("import failed: %s", err_get());
+    Dataset ds;
+    assert_int_equal(dataset_load_h5(o.out_path, NULL, &ds), 0);
+    assert_int_equal(ds.n, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(ds.ids[i], names[i]);
+        assert_float_equal(ds.labels[i], y[i], 0);
+    }
+    assert_int_equal(ds.split[1], EUAR_SPLIT_TRAIN);
+    assert_int_equal(ds.split[2], EUAR_SPLIT_VALID);
+    assert_int_equal(ds.split[3], EUAR_SPLIT_TEST);
+    assert_int_equal(ds.mod[0].lengths[1], 4);
+    dataset_free(&ds);
+}
+
 static void import_keeps_nonfinite(void **state) {
     CsdImportOptions o = base_options(tmp_path("nan.h5"));
     write_audio(o.modality_paths[1], 1); /* row 1 of "-abc_1" is in segment "-abc_1[0]" */
@@ -328,6 +354,24 @@ static void import_rejects_bad_inputs(void **state) {
     assert_int_equal(csd_import(&o, &r), -1);
     assert_non_null(strstr(err_get(), "/seq/data/-abc_1/features is missing"));
 
+    /* Intervals whose end comes before their start. */
+    w = csd_create(audio, "COVAREP");
+    double backwards[] = {2, 1};
+    csd_entry(&w, "-abc_1", 1, 2, backwards, f2, H5T_IEEE_F32LE, 0);
+    csd_finish(&w);
+    assert_int_equal(csd_import(&o, &r), -1);
+    assert_non_null(strstr(err_get(), "/COVAREP/data/-abc_1/intervals: row 0 is [2, 1]"));
+
+    /* A non-finite label. */
+    write_audio(audio, -1);
+    w = csd_create(o.labels_path, "labels");
+    double nan_label[] = {NAN, 0};
+    csd_entry(&w, "-abc_1", 1, 2, iv, nan_label, H5T_IEEE_F64LE, 0);
+    csd_finish(&w);
+    assert_int_equal(csd_import(&o, &r), -1);
+    assert_non_null(strstr(err_get(), "/labels/data/-abc_1/features: row 0 has sentiment nan"));
+    write_labels(o.labels_path);
+
     /* A web page saved as .csd. */
     write_text(audio, "\n<!DOCTYPE html><html><body>404</body></html>\n");
     assert_int_equal(csd_import(&o, &r), -1);
@@ -395,6 +439,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(import_aligns_values),
         cmocka_unit_test(import_one_step_is_mean),
+        cmocka_unit_test(import_keeps_aligned_ids),
         cmocka_unit_test(import_keeps_nonfinite),
         cmocka_unit_test(import_drops_or_rejects_missing),
         cmocka_unit_test(import_rejects_bad_inputs),
