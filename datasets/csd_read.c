@@ -50,7 +50,7 @@ static void free_children(Children *c) {
 }
 
 /* Explains why HDF5 cannot open `path`: an empty file, a web page saved under the .csd name
- * (option a failed download leaves), or a truncated or foreign file. */
+ * (what a failed download leaves), or a truncated or foreign file. */
 static int open_error(const char *path, const char *option) {
     char head[256] = {0};
     FILE *fp = fopen(path, "rb");

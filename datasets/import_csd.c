@@ -239,7 +239,9 @@ static int *scratch_indices(Import *im, int rows) {
     return im->idx;
 }
 
-/* Counts the rows of segment `s` in every modality; returns 1 when one has none. */
+/* Counts the rows of segment `s` in every modality. Returns 1 when some modality has none,
+ * 0 when all have rows, and -1 with err_set() on a read error or, with --strict, on the
+ * first segment without rows. */
 static int count_modality_rows(Import *im, Segment *s, const char *video) {
     const char *entry = im->labels.file.entries[s->entry];
     int missing = 0;
@@ -272,81 +274,91 @@ static int count_modality_rows(Import *im, Segment *s, const char *video) {
     return missing;
 }
 
-/* Pass 1: reads every label row and keeps the segments that every modality covers. */
-static int collect_segments(Import *im) {
-    CsdImportReport *rep = im->rep;
-    Source *lab = &im->labels;
-    char *last_no_fold = NULL;
-    rep->label_min = INFINITY;
-    rep->label_max = -INFINITY;
-    for (int e = 0; e < lab->file.num_entries; e++) {
-        int rows;
-        double *iv, *ft;
-        if (csd_read_entry(&lab->file, e, &rows, &iv, &ft) != 0) {
-            free(last_no_fold);
-            return err_prefix("--labels");
-        }
-        const char *entry = lab->file.entries[e], *video = lab->videos[e];
-        int split = csd_folds_find(&im->folds, video);
-        int rc = 0;
-        for (int i = 0; i < rows && rc == 0; i++) {
-            rep->label_segments++;
-            Segment s = {.entry = e, .row = i, .start = iv[2 * i], .end = iv[2 * i + 1]};
-            s.aligned = rows == 1 && strchr(entry, '[') != NULL;
-            if (s.end - s.start < CSD_EPSILON) {
-                rep->zero_length++;
-                continue;
-            }
-            double y = ft[(size_t)i * (size_t)lab->file.dim];
-            if (!isfinite(y)) {
-                rc = err_set("--labels %s: /%s/data/%s/features: row %d has sentiment %g; "
-                             "labels must be finite, so fix or remove that row",
-                             lab->file.path, lab->file.root, entry, i, y);
-                break;
-            }
-            if (split < 0) {
-                rep->no_fold_segments++;
-                if (!last_no_fold || strcmp(last_no_fold, video) != 0) {
-                    if (rep->no_fold_videos++ == 0)
-                        snprintf(rep->first_no_fold, sizeof(rep->first_no_fold), "%s", video);
-                    free(last_no_fold);
-                    last_no_fold = xstrdup(video);
-                }
-                continue;
-            }
-            s.split = (uint8_t)split;
-            rep->label_min = fmin(rep->label_min, y);
-            rep->label_max = fmax(rep->label_max, y);
-            if (y < -EUAR_LABEL_MAX || y > EUAR_LABEL_MAX)
-                rep->clipped_labels++;
-            s.label = (float)fmin(fmax(y, -EUAR_LABEL_MAX), EUAR_LABEL_MAX);
-            int missing = count_modality_rows(im, &s, video);
-            if (missing < 0) {
-                rc = -1;
-                break;
-            }
-            if (missing) {
-                rep->dropped_missing++;
-                continue;
-            }
-            if (im->num_segs == im->cap_segs) {
-                im->cap_segs = im->cap_segs ? 2 * im->cap_segs : 1024;
-                im->segs = xrealloc(im->segs, (size_t)im->cap_segs * sizeof(Segment));
-            }
-            im->segs[im->num_segs++] = s;
-        }
-        free(iv);
-        free(ft);
-        if (rc != 0) {
-            free(last_no_fold);
-            return -1;
-        }
+/* Counts a segment of a video in no fold. `last_video` is the video of the previous such
+ * segment, so that consecutive segments of one video count it once. */
+static void count_no_fold(CsdImportReport *rep, const char *video, char **last_video) {
+    rep->no_fold_segments++;
+    if (*last_video && strcmp(*last_video, video) == 0)
+        return;
+    if (rep->no_fold_videos++ == 0)
+        snprintf(rep->first_no_fold, sizeof(rep->first_no_fold), "%s", video);
+    free(*last_video);
+    *last_video = xstrdup(video);
+}
+
+/* Appends segment `s` to the segments to write. */
+static void keep_segment(Import *im, const Segment *s) {
+    if (im->num_segs == im->cap_segs) {
+        im->cap_segs = im->cap_segs ? 2 * im->cap_segs : 1024;
+        im->segs = xrealloc(im->segs, (size_t)im->cap_segs * sizeof(Segment));
     }
-    free(last_no_fold);
+    im->segs[im->num_segs++] = *s;
+}
+
+/* Handles row i of label entry e (`rows` rows, intervals `iv`, label features `ft`): skips
+ * or drops it with a count, or keeps it as a segment. Returns 0 or -1 with err_set(). */
+static int take_label_row(Import *im, int e, int i, int rows, const double *iv,
+                          const double *ft, char **last_no_fold) {
+    CsdImportReport *rep = im->rep;
+    const Source *lab = &im->labels;
+    const char *entry = lab->file.entries[e], *video = lab->videos[e];
+    rep->label_segments++;
+    Segment s = {.entry = e, .row = i, .start = iv[2 * i], .end = iv[2 * i + 1]};
+    s.aligned = rows == 1 && strchr(entry, '[') != NULL;
+    if (s.end - s.start < CSD_EPSILON) {
+        rep->zero_length++;
+        return 0;
+    }
+    double y = ft[(size_t)i * (size_t)lab->file.dim];
+    if (!isfinite(y))
+        return err_set("--labels %s: /%s/data/%s/features: row %d has sentiment %g; labels "
+                       "must be finite, so fix or remove that row",
+                       lab->file.path, lab->file.root, entry, i, y);
+    int split = csd_folds_find(&im->folds, video);
+    if (split < 0) {
+        count_no_fold(rep, video, last_no_fold);
+        return 0;
+    }
+    s.split = (uint8_t)split;
+    rep->label_min = fmin(rep->label_min, y);
+    rep->label_max = fmax(rep->label_max, y);
+    if (y < -EUAR_LABEL_MAX || y > EUAR_LABEL_MAX)
+        rep->clipped_labels++;
+    s.label = (float)fmin(fmax(y, -EUAR_LABEL_MAX), EUAR_LABEL_MAX);
+
+    int missing = count_modality_rows(im, &s, video);
+    if (missing < 0)
+        return -1;
+    if (missing)
+        rep->dropped_missing++;
+    else
+        keep_segment(im, &s);
     return 0;
 }
 
-/* Checks option pass 1 kept before anything is written. */
+/* Pass 1: reads every label row and keeps the segments that every modality covers. */
+static int collect_segments(Import *im) {
+    char *last_no_fold = NULL;
+    im->rep->label_min = INFINITY;
+    im->rep->label_max = -INFINITY;
+    int rc = 0;
+    for (int e = 0; e < im->labels.file.num_entries && rc == 0; e++) {
+        int rows;
+        double *iv, *ft;
+        if (csd_read_entry(&im->labels.file, e, &rows, &iv, &ft) != 0) {
+            rc = err_prefix("--labels");
+            break;
+        }
+        for (int i = 0; i < rows && rc == 0; i++)
+            rc = take_label_row(im, e, i, rows, iv, ft, &last_no_fold);
+        free(iv);
+        free(ft);
+    }
+    free(last_no_fold);
+    return rc;
+}
+
+/* Checks what pass 1 kept before anything is written. */
 static int check_segments(Import *im) {
     CsdImportReport *rep = im->rep;
     if (im->num_segs == 0)
