@@ -513,11 +513,42 @@ static int open_inputs(Import *im) {
     return 0;
 }
 
+static char *const *sort_ids; /* qsort has no context argument */
+
+static int compare_ids(const void *a, const void *b) {
+    int ia = *(const int *)a, ib = *(const int *)b;
+    int c = strcmp(sort_ids[ia], sort_ids[ib]);
+    return c != 0 ? c : ia - ib; /* equal ids keep sample order, so messages are stable */
+}
+
+/* Rejects two label entries that give the same sample id, such as an entry "v" and an
+ * already aligned entry "v[0]", each of one row. */
+static int check_unique_ids(const Import *im, const Dataset *ds) {
+    int *order = xmalloc((size_t)ds->n * sizeof(int));
+    for (int i = 0; i < ds->n; i++)
+        order[i] = i;
+    sort_ids = ds->ids;
+    qsort(order, (size_t)ds->n, sizeof(int), compare_ids);
+    int rc = 0;
+    for (int k = 1; k < ds->n && rc == 0; k++) {
+        int a = order[k - 1], b = order[k];
+        if (strcmp(ds->ids[a], ds->ids[b]) == 0)
+            rc = err_set("--labels %s: entries '%s' and '%s' both give the sample id '%s'; "
+                         "rename one of them so that every sample id is unique",
+                         im->labels.file.path, im->labels.file.entries[im->segs[a].entry],
+                         im->labels.file.entries[im->segs[b].entry], ds->ids[a]);
+    }
+    free(order);
+    return rc;
+}
+
 static int write_output(Import *im) {
     Dataset ds;
     build_header(im, &ds);
     const char *where = im->opt->out_path;
-    int rc = check_sample_ids(where, ds.ids, ds.n);
+    int rc = check_unique_ids(im, &ds);
+    if (rc == 0)
+        rc = check_sample_ids(where, ds.ids, ds.n);
     if (rc == 0)
         rc = check_labels(where, &ds);
     H5Writer w;

@@ -277,6 +277,18 @@ static void import_keeps_aligned_ids(void **state) {
     assert_int_equal(ds.split[3], EUAR_SPLIT_TEST);
     assert_int_equal(ds.mod[0].lengths[1], 4);
     dataset_free(&ds);
+
+    /* An entry "12345" of one row and an aligned entry "12345[0]" both give "12345[0]". */
+    w = csd_create(o.labels_path, "aligned labels");
+    for (int i = 0; i < 4; i++)
+        csd_entry(&w, names[i], 1, 1, iv[i], &y[i], H5T_IEEE_F32LE, 0);
+    csd_entry(&w, "12345", 1, 1, iv[2], &y[2], H5T_IEEE_F32LE, 0);
+    csd_finish(&w);
+    o.out_path = tmp_path("duplicate.h5");
+    assert_int_equal(csd_import(&o, &r), -1);
+    assert_non_null(strstr(err_get(), "entries '12345' and '12345[0]' both give the sample "
+                                      "id '12345[0]'"));
+    assert_false(file_exists(o.out_path));
 }
 
 static void import_keeps_nonfinite(void **state) {
