@@ -68,6 +68,7 @@ static int folds_from_json(const char *path, CsdFolds *out) {
                        "{\"train\": [video ids], \"valid\": [...], \"test\": [...]}",
                        path, offset);
     }
+
     static const char *const keys[EUAR_SPLIT_COUNT] = {"train", "valid", "test"};
     int rc = 0, seen[EUAR_SPLIT_COUNT] = {0};
     for (const cJSON *item = root->child; item && rc == 0; item = item->next) {
@@ -83,6 +84,7 @@ static int folds_from_json(const char *path, CsdFolds *out) {
             rc = err_set("folds %s: key '%s' appears twice; give each split once", path,
                          item->string);
     }
+
     int n = 0, cap = 0;
     FoldEntry *entries = NULL;
     for (int s = 0; s < EUAR_SPLIT_COUNT && rc == 0; s++) {
@@ -110,6 +112,7 @@ static int folds_from_json(const char *path, CsdFolds *out) {
             rc = err_set("folds %s: \"%s\" is empty; every split needs at least one video",
                          path, keys[s]);
     }
+
     if (rc == 0)
         rc = folds_finish(entries, n, path, out);
     free(entries);

@@ -117,6 +117,7 @@ static int check_entry(CsdFile *f, const char *option, int e) {
     if (entry_shape(f, option, entry, "features", fdims, &fcls) != 0 ||
         entry_shape(f, option, entry, "intervals", idims, &icls) != 0)
         return -1;
+
     if (fcls == H5T_STRING)
         return err_set("%s %s: /%s/data/%s/features stores strings (a word sequence such as "
                        "CMU_MOSI_TimestampedWords); import numeric word features instead, "
@@ -136,6 +137,7 @@ static int check_entry(CsdFile *f, const char *option, int e) {
                        "[rows, 2] (start, end)",
                        option, f->path, f->root, entry, (unsigned long long)idims[0],
                        (unsigned long long)idims[1]);
+
     if (idims[0] != fdims[0])
         return err_set("%s %s: /%s/data/%s: features has %llu rows but intervals has %llu; "
                        "each feature row needs one interval",
@@ -144,6 +146,7 @@ static int check_entry(CsdFile *f, const char *option, int e) {
     if (fdims[1] < 1 || fdims[1] > 1000000)
         return err_set("%s %s: /%s/data/%s/features has width %llu; expected 1 to 1000000",
                        option, f->path, f->root, entry, (unsigned long long)fdims[1]);
+
     if (e == 0)
         f->dim = (int)fdims[1];
     else if ((int)fdims[1] != f->dim)
@@ -257,6 +260,7 @@ int csd_read_entry(const CsdFile *f, int e, int *rows, double **intervals, doubl
     H5Sclose(space);
     H5Dclose(d);
     int n = (int)dims[0];
+
     double *iv = read_doubles(f, e, "intervals", (size_t)n * 2);
     if (!iv)
         return -1;
@@ -270,6 +274,7 @@ int csd_read_entry(const CsdFile *f, int e, int *rows, double **intervals, doubl
             return -1;
         }
     }
+
     if (features) {
         *features = read_doubles(f, e, "features", (size_t)n * (size_t)f->dim);
         if (!*features) {

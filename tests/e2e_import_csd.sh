@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# End-to-end test of `euar data import-csd`: fixture computational sequences written with
+# End-to-end test of `euar data import-csd`. It writes fixture computational sequences with
 # h5py (gzip and plain, float32 and float64, unusual root names, ids such as '-abc_1' and
-# '12345'), an import checked value by value against an independent alignment in Python,
-# the file read back by `euar data inspect` and trained on by a one-cell suite, then each bad
-# input, which must fail with its message and leave no output. Needs bin/euar and
-# python3-h5py. Prints "N passed, M failed" and exits non-zero on any failure.
+# '12345') and checks an import value by value against an independent alignment in Python.
+# `euar data inspect` then reads the file back and a one-cell suite trains on it. Each bad
+# input must fail with its message and leave no output. Needs bin/euar and python3-h5py.
+# Prints "N passed, M failed" and exits non-zero on any failure.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 

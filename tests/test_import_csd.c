@@ -91,9 +91,12 @@ static void write_text(const char *path, const char *text) {
     fclose(f);
 }
 
-/* Labels: "-abc_1" has rows [0, 1] (1.5), [1, 1] (zero duration) and [1, 3] (3.5, clipped
- * to 3); "12345" has [0, 2] (-2); "nofold" is in no fold; "zz_test" has [0.5, 1.5] (0.25).
- * The label sequence has 2 columns to check that the first one is the sentiment. */
+/* Labels, each row as [start, end] (sentiment):
+ * - "-abc_1": [0, 1] (1.5), [1, 1] (zero duration) and [1, 3] (3.5, clipped to 3);
+ * - "12345": [0, 2] (-2);
+ * - "nofold": a video in no fold;
+ * - "zz_test": [0.5, 1.5] (0.25).
+ * A second column (9) checks that the sentiment is taken from the first. */
 static void write_labels(const char *path) {
     CsdWriter w = csd_create(path, "Opinion Labels (v1)");
     double iv_a[] = {0, 1, 1, 1, 1, 3}, y_a[] = {1.5, 9, 0, 9, 3.5, 9};
