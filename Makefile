@@ -10,7 +10,7 @@ BUILD   ?= build
 PYTHON  ?= /usr/bin/python3
 JOBS    ?= $(shell nproc)
 
-# Debian packages the build and the embedded default data need.
+# Debian packages the build, the embedded default data and the tests need.
 DEB_PACKAGES := build-essential libhdf5-dev libcjson-dev libopenblas-dev librandom123-dev \
                 gnuplot-nox zlib1g-dev libcmocka-dev dataset-fashion-mnist python3 pkg-config \
                 python3-numpy python3-h5py \
@@ -162,6 +162,7 @@ test-e2e: bin/euar data
 	tests/e2e_paper.sh
 	tests/e2e_import_pickle.sh
 	tests/e2e_import_images.sh
+	tests/e2e_import_csd.sh
 
 bench: bin/euar data/synth-mosi.h5
 	bench/run.sh

@@ -5,6 +5,7 @@
 #define EUAR_CLI_H
 
 int cmd_data(int argc, char **argv);
+int cmd_data_import_csd(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_suite(int argc, char **argv);
 int cmd_report(int argc, char **argv);

@@ -28,7 +28,9 @@ static void usage_data(FILE *f) {
                "  inspect FILE [--nonfinite reject|zero]\n"
                "        validate a dataset file and print its splits, modalities and labels\n"
                "  import-pickle --format mmsa|mib IN.pkl --out FILE\n"
-               "        convert an MMSA or MAG-BERT/MIB pickle (needs python3-h5py)\n\n"
+               "        convert an MMSA or MAG-BERT/MIB pickle (needs python3-h5py)\n"
+               "  import-csd --labels FILE --folds mosi|mosei|FILE --out FILE [--text FILE]...\n"
+               "        convert CMU-MultimodalSDK computational sequences (.csd)\n\n"
                "Run 'euar data <action> --help' for details.\n");
 }
 
@@ -332,6 +334,8 @@ int cmd_data(int argc, char **argv) {
         return cmd_data_inspect(argc - 1, argv + 1);
     if (strcmp(action, "import-pickle") == 0)
         return cmd_data_import_pickle(argc - 1, argv + 1);
+    if (strcmp(action, "import-csd") == 0)
+        return cmd_data_import_csd(argc - 1, argv + 1);
     fprintf(stderr, "euar: error: unknown data action '%s'\n\n", action);
     usage_data(stderr);
     return 1;

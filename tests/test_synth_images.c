@@ -20,35 +20,10 @@
 #include "core/common.h"
 #include "datasets/dataset.h"
 
-static char tmp_dir[64];
-
-static const char *tmp_path(const char *name) {
-    static char paths[8][256];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, 256, "%s/%s", tmp_dir, name);
-    return p;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    return remove(path);
-}
+#include "tests/tmp_dir.h"
 
 static int setup_dir(void **state) {
-    snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/euar-test-synth-images-XXXXXX");
-    if (!mkdtemp(tmp_dir))
-        return -1;
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    return 0;
-}
-
-static int teardown_dir(void **state) {
-    return nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int file_exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0;
+    return tmp_dir_setup("synth-images");
 }
 
 /* Reads a whole file; returns its bytes (caller frees) and stores the size. */
@@ -487,5 +462,5 @@ int main(void) {
         cmocka_unit_test(mvsa_tokens_valid),
         cmocka_unit_test(mvsa_text_beats_image),
     };
-    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+    return cmocka_run_group_tests(tests, setup_dir, tmp_dir_teardown);
 }
