@@ -269,9 +269,11 @@ int suite_results_lock(const char *dir, int shared);
 /* Runs every unfinished cell of the suite with opt->jobs worker processes and prints one
  * progress line per finished cell on stderr. A shard run (shard_count > 0 or a cell list)
  * shares the results folder with other shards: it takes a shared lock on DIR/.lock and an
- * exclusive lock on DIR/locks/<hash>.lock per cell, so only a local runner excludes it. Returns the process exit status: 0, or 1 when
- * the suite is invalid or a cell failed with bad input, crashed or wrote no result. A cell
- * that diverged (worker exit 3, result recorded as failed) does not make the status 1. */
+ * exclusive lock on DIR/locks/<hash>.lock per cell, so only a local runner excludes it. A
+ * shard skips a cell whose lock another process holds. Returns the process exit status: 0,
+ * or 1 when the suite is invalid or a cell failed with bad input, crashed or wrote no result.
+ * A cell that diverged (worker exit 3, result recorded as failed) does not make the status
+ * 1. */
 int suite_run(const Suite *s, const SuiteRunOptions *opt);
 
 #endif

@@ -18,6 +18,7 @@
 #include "core/common.h"
 #include "core/model.h"
 #include "datasets/dataset.h"
+#include "report/text.h"
 #include "suites/suite_slurm.h"
 
 typedef struct {
@@ -29,25 +30,20 @@ typedef struct {
 
 typedef struct {
     int ok, diverged, failed, skipped;
+    int busy; /* cells of a shard run whose lock another process holds */
 } RunCounts;
-
-/* Writes `arg` to fd in single quotes, as a shell reads it back. */
-static void write_quoted(int fd, const char *arg) {
-    dprintf(fd, "'");
-    for (const char *p = arg; *p; p++) {
-        if (*p == '\'')
-            dprintf(fd, "'\\''");
-        else
-            dprintf(fd, "%c", *p);
-    }
-    dprintf(fd, "' ");
-}
 
 /* Starts the worker of one cell with stdout and stderr in DIR/logs/<hash>.log, the command
  * line on the first line of the log, and one BLAS thread. Returns the pid, or -1 with
  * err_set() when fork fails. */
 static pid_t worker_start(const SuiteCell *c, const char *exe, const char *dir) {
     char **argv = suite_cell_argv(c, exe, dir);
+    TextBuf command = {0};
+    for (char **p = argv; *p; p++) {
+        text_append_quoted(&command, *p);
+        text_printf(&command, " ");
+    }
+    char *command_text = text_finish(&command);
     char log_path[EUAR_SUITE_PATH_LEN + 64];
     snprintf(log_path, sizeof(log_path), "%s/logs/%s.log", dir, c->hash);
     fflush(stdout);
@@ -55,6 +51,7 @@ static pid_t worker_start(const SuiteCell *c, const char *exe, const char *dir) 
     pid_t pid = fork();
     if (pid < 0) {
         suite_argv_free(argv);
+        free(command_text);
         return err_set("cannot start a worker process: fork failed: %s", strerror(errno));
     }
     if (pid == 0) {
@@ -71,10 +68,7 @@ static pid_t worker_start(const SuiteCell *c, const char *exe, const char *dir) 
         dup2(fd, 1);
         dup2(fd, 2);
         close(fd);
-        dprintf(1, "# ");
-        for (char **p = argv; *p; p++)
-            write_quoted(1, *p);
-        dprintf(1, "\n");
+        dprintf(1, "# %s\n", command_text);
         /* One BLAS thread per worker: the workers already fill the cores. */
         setenv("OPENBLAS_NUM_THREADS", "1", 1);
         execv(exe, argv);
@@ -82,6 +76,7 @@ static pid_t worker_start(const SuiteCell *c, const char *exe, const char *dir) 
         _exit(127);
     }
     suite_argv_free(argv);
+    free(command_text);
     return pid;
 }
 
@@ -221,10 +216,13 @@ static int claim_or_skip(const SuiteCell *c, const char *dir, int *lock_fd, RunC
     if (claim == CLAIM_FAILED) {
         LOG_ERROR("%s", err_get());
         counts->failed++;
+    } else if (claim == CLAIM_BUSY) {
+        LOG_INFO("%s/%s/%s/%" PRIu64 " (%s) is running in another process; skipping it",
+                 c->dataset, c->condition, c->model, c->seed, c->hash);
+        counts->busy++;
     } else {
-        LOG_INFO("%s/%s/%s/%" PRIu64 " (%s) %s; skipping it", c->dataset, c->condition,
-                 c->model, c->seed, c->hash, claim == CLAIM_BUSY
-                 ? "is running in another shard" : "was finished by another shard");
+        LOG_INFO("%s/%s/%s/%" PRIu64 " (%s) was finished by another process; skipping it",
+                 c->dataset, c->condition, c->model, c->seed, c->hash);
         counts->skipped++;
     }
     return 0;
@@ -550,9 +548,12 @@ int suite_run(const Suite *s, const SuiteRunOptions *opt) {
             "results in %s\n", s->name, opt->quick ? " (quick)" : "", shard_text, n,
             counts.skipped, ntodo, workers, workers == 1 ? "" : "es", opt->results);
     run_cells(cells, todo, ntodo, opt->jobs, opt->exe, opt->results, shard, &counts);
-    fprintf(stderr, "suite %s: ran %d (%d ok, %d diverged, %d failed), skipped %d finished; "
-            "results in %s\n", s->name, counts.ok + counts.diverged + counts.failed, counts.ok, counts.diverged,
-            counts.failed, counts.skipped, opt->results);
+    char busy[64] = "";
+    if (counts.busy > 0)
+        snprintf(busy, sizeof(busy), ", skipped %d running in another process", counts.busy);
+    fprintf(stderr, "suite %s: ran %d (%d ok, %d diverged, %d failed), skipped %d finished%s; "
+            "results in %s\n", s->name, counts.ok + counts.diverged + counts.failed, counts.ok,
+            counts.diverged, counts.failed, counts.skipped, busy, opt->results);
     rc = counts.failed > 0 ? 1 : 0;
 
 done:

@@ -85,18 +85,6 @@ void suite_slurm_task_log(const SlurmPaths *p, int task, char *buf, int cap) {
     EUAR_ASSERT(n < cap);
 }
 
-/* Appends `arg` in single quotes, as a shell reads it back. */
-static void append_quoted(TextBuf *t, const char *arg) {
-    text_printf(t, "'");
-    for (const char *p = arg; *p; p++) {
-        if (*p == '\'')
-            text_printf(t, "'\\''");
-        else
-            text_printf(t, "%c", *p);
-    }
-    text_printf(t, "'");
-}
-
 char *suite_slurm_script(const Suite *s, const char *file, const SuiteRunOptions *opt,
                          const SlurmOptions *slurm, const SlurmPaths *paths, const char *cwd,
                          int tasks, int num_cells) {
@@ -124,21 +112,21 @@ char *suite_slurm_script(const Suite *s, const char *file, const SuiteRunOptions
         text_printf(&t, "#SBATCH %s\n", slurm->sbatch_args[i]);
     text_printf(&t, "task=${SLURM_ARRAY_TASK_ID:?this script runs as a task of a Slurm job "
                 "array}\n");
-    append_quoted(&t, opt->exe);
+    text_append_quoted(&t, opt->exe);
     text_printf(&t, " suite ");
-    append_quoted(&t, file);
+    text_append_quoted(&t, file);
     text_printf(&t, "%s --results ", opt->quick ? " --quick" : "");
-    append_quoted(&t, opt->results);
+    text_append_quoted(&t, opt->results);
     text_printf(&t, " --jobs %d \\\n    --shard \"$task/%d\" --cells ", opt->jobs, tasks);
-    append_quoted(&t, paths->cells);
+    text_append_quoted(&t, paths->cells);
     text_printf(&t, "\nrc=$?\necho \"$rc\" > ");
-    append_quoted(&t, paths->status);
+    text_append_quoted(&t, paths->status);
     text_printf(&t, "\"/%s-$task.rc\"\nexit \"$rc\"\n", paths->tag);
     return text_finish(&t);
 }
 
 /* Reads the exit status of a task from its status file. Returns 0 and stores it, or -1 when
- * the file is missing or holds no integer. */
+ * the file is missing or contains no integer. */
 static int read_task_status(const SlurmPaths *p, int task, int *rc) {
     char path[sizeof(p->status) + sizeof(p->tag) + 16];
     snprintf(path, sizeof(path), "%s/%s-%d.rc", p->status, p->tag, task);

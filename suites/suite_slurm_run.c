@@ -27,23 +27,6 @@ typedef struct {
     char err[4096]; /* stderr, cut at the buffer size */
 } CommandOutput;
 
-/* Searches PATH for an executable `name` and stores its path. Returns 1 when found. */
-static int find_program(const char *name, char *buf, int cap) {
-    const char *path = getenv("PATH");
-    if (!path)
-        return 0;
-    const char *p = path;
-    while (*p) {
-        const char *colon = strchr(p, ':');
-        int len = colon ? (int)(colon - p) : (int)strlen(p);
-        snprintf(buf, (size_t)cap, "%.*s/%s", len, len ? p : ".", name);
-        if (access(buf, X_OK) == 0)
-            return 1;
-        p += len + (colon ? 1 : 0);
-    }
-    return 0;
-}
-
 /* Appends what is readable on fd to buf (up to its capacity). Returns 0 at end of file. */
 static int drain(int fd, char *buf, size_t cap, size_t *len) {
     char chunk[1024];
@@ -63,6 +46,7 @@ static int drain(int fd, char *buf, size_t cap, size_t *len) {
  * with err_set() when the process cannot be started. */
 static int run_command(char *const argv[], CommandOutput *out) {
     memset(out, 0, sizeof(*out));
+
     int out_pipe[2], err_pipe[2];
     if (pipe(out_pipe) != 0)
         return err_set("cannot run %s: pipe failed: %s", argv[0], strerror(errno));
@@ -71,6 +55,7 @@ static int run_command(char *const argv[], CommandOutput *out) {
         close(out_pipe[1]);
         return err_set("cannot run %s: pipe failed: %s", argv[0], strerror(errno));
     }
+
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
@@ -94,6 +79,9 @@ static int run_command(char *const argv[], CommandOutput *out) {
         dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
+
+    /* Both pipes are read as data arrives, so a command that fills one of them cannot block
+     * while this process waits on the other. */
     close(out_pipe[1]);
     close(err_pipe[1]);
     struct pollfd fds[2] = {{.fd = out_pipe[0], .events = POLLIN},
@@ -118,6 +106,7 @@ static int run_command(char *const argv[], CommandOutput *out) {
             }
         }
     }
+
     for (int i = 0; i < 2; i++)
         if (fds[i].fd >= 0)
             close(fds[i].fd);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# End-to-end test of `euar suite --runner slurm`. The first part needs no Slurm: the job
-# script of --dry-run, the errors for a missing or failing sbatch and for bad --shard values,
-# and a job array run by stand-in sbatch and squeue scripts that start the tasks on this host,
-# one of them lost. The second part starts a single-node Slurm cluster (slurmctld, slurmd and
+# End-to-end test of `euar suite --runner slurm`. The first part needs no Slurm. It checks the
+# job script of --dry-run and the errors for a missing or failing sbatch and for bad --shard
+# values. It also runs a job array through stand-in sbatch and squeue scripts that start the
+# tasks on this host and lose one of them. The second part starts a single-node Slurm cluster (slurmctld, slurmd and
 # munged of Debian 12's slurm-wlm 22.05 and munge) on loopback, runs the quick missing suite
 # through it, compares every result with the local runner's, and stops exactly the daemons it
 # started. It is skipped with a message when the daemons are not installed (make deps-slurm)
@@ -10,24 +10,31 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
-# Inside the private network namespace of a re-run (see start_cluster), set up loopback first.
+# Inside the private network namespace of a re-run (see below), set up loopback first.
 if [ "${EUAR_E2E_SLURM_NETNS:-}" = inside ]; then
     hostname localhost && ip link set lo up && ip addr add 127.0.0.2/8 dev lo || exit 1
 fi
 
-# Slurm stays on the address the host name resolves to. When that is not loopback, the whole
-# test runs again inside a private network and UTS namespace whose host name is localhost.
-if [ -z "${EUAR_E2E_SLURM_NETNS:-}" ] && [ "$(id -u)" = 0 ] && command -v slurmctld >/dev/null &&
-    command -v unshare >/dev/null; then
+# Slurm stays on the address the host name resolves to. When that is not loopback (or
+# EUAR_E2E_SLURM_NETNS=always), the whole test runs again inside a private network and UTS
+# namespace whose host name is localhost.
+netns_skip=""
+if [ "${EUAR_E2E_SLURM_NETNS:-}" != inside ] && [ "$(id -u)" = 0 ] &&
+    command -v slurmctld >/dev/null; then
     address=$(getent hosts "$(hostname)" | awk 'NR == 1 {print $1}')
+    reason="host name $(hostname) resolves to ${address:-nothing}, not loopback"
     case "$address" in
-    127.*) ;;
-    *)
-        echo "note  host name $(hostname) resolves to ${address:-nothing}, not loopback:" \
-            "running the test in a private network namespace"
-        EUAR_E2E_SLURM_NETNS=inside exec unshare --net --uts "$0"
-        ;;
+    127.*) reason="" ;;
     esac
+    [ "${EUAR_E2E_SLURM_NETNS:-}" = always ] && reason="EUAR_E2E_SLURM_NETNS=always"
+    if [ -n "$reason" ]; then
+        if unshare --net --uts true 2>/dev/null && command -v ip >/dev/null; then
+            echo "note  $reason: running the test in a private network namespace"
+            EUAR_E2E_SLURM_NETNS=inside exec unshare --net --uts "$0"
+        fi
+        netns_skip="$reason, and no private network namespace is possible (unshare --net"
+        netns_skip="$netns_skip --uts and ip of iproute2)"
+    fi
 fi
 
 # shellcheck source=tests/e2e_lib.sh
@@ -58,41 +65,34 @@ stop_cluster() {
     rm -rf "$work"
 }
 trap stop_cluster EXIT
+trap 'exit 130' INT TERM
 
-# Prints a result file as JSON without the fields that differ between two runs of a cell:
-# time_s, samples_per_s, peak_rss_mb and the ms of each curve entry.
-strip_result() {
-    python3 - "$1" <<'PY'
-import json, sys
-drop = {"time_s", "samples_per_s", "peak_rss_mb", "ms", "host"}
+# Compares every result of folder $1 with the one of the same hash in folder $2, leaving out
+# the fields that differ between two runs of a cell (time_s, samples_per_s, peak_rss_mb and
+# the ms of each curve entry). Prints the first difference and returns 1 when a file is
+# missing or differs, or when $1 has no result.
+same_results() {
+    python3 - "$1" "$2" <<'PY'
+import glob, json, os, sys
+drop = {"time_s", "samples_per_s", "peak_rss_mb", "ms"}
 def strip(v):
     if isinstance(v, dict):
         return {k: strip(x) for k, x in v.items() if k not in drop}
     if isinstance(v, list):
         return [strip(x) for x in v]
     return v
-print(json.dumps(strip(json.load(open(sys.argv[1]))), sort_keys=True))
+a, b = sys.argv[1:3]
+names = [os.path.basename(p) for p in glob.glob(a + "/*.json")]
+names = [n for n in names if n != "suite.json"]
+for name in sorted(names):
+    if not os.path.exists(os.path.join(b, name)):
+        sys.exit(f"  {name}: missing in {b}")
+    x, y = (strip(json.load(open(os.path.join(d, name)))) for d in (a, b))
+    if x != y:
+        keys = sorted(k for k in set(x) | set(y) if x.get(k) != y.get(k))
+        sys.exit(f"  {name} differs between {a} and {b} in {keys}")
+sys.exit(0 if names else f"  {a} holds no result")
 PY
-}
-
-# Compares every result of folder $1 with the one of the same hash in folder $2. Prints the
-# first difference and returns 1 when a file is missing or differs.
-same_results() {
-    local a=$1 b=$2 n=0 f name
-    for f in "$a"/*.json; do
-        name=$(basename "$f")
-        [ "$name" = suite.json ] && continue
-        n=$((n + 1))
-        if [ ! -f "$b/$name" ]; then
-            echo "  $name: missing in $b"
-            return 1
-        fi
-        if [ "$(strip_result "$f")" != "$(strip_result "$b/$name")" ]; then
-            echo "  $name differs between $a and $b"
-            return 1
-        fi
-    done
-    [ "$n" -gt 0 ]
 }
 
 count_results() {
@@ -210,6 +210,10 @@ finish() {
 if [ -n "$missing_tools" ]; then
     echo "skip  the cluster part: not installed:$missing_tools (make deps-slurm installs" \
         "slurm-wlm and munge)"
+    finish
+fi
+if [ -n "$netns_skip" ]; then
+    echo "skip  the cluster part: $netns_skip"
     finish
 fi
 if [ "$(id -u)" != 0 ]; then
