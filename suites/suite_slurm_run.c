@@ -321,9 +321,14 @@ static int submit_and_follow(const Suite *s, const char *file, const SuiteRunOpt
     /* The shared lock keeps a local runner off the folder while the shards run. */
     lock_fd = suite_results_lock(results, 1);
     if (lock_fd == -1 ||
-        write_submission(s, opt, cells, count, todo, ntodo, &paths, script) != 0 ||
-        slurm_submit(sbatch, paths.script, job_id, sizeof(job_id)) != 0)
+        write_submission(s, opt, cells, count, todo, ntodo, &paths, script) != 0)
         goto done;
+    if (slurm_submit(sbatch, paths.script, job_id, sizeof(job_id)) != 0) {
+        /* Nothing was submitted, so the script and the cell list describe no job. */
+        unlink(paths.script);
+        unlink(paths.cells);
+        goto done;
+    }
     fprintf(stderr, "suite %s%s: submitted slurm job %s, %d cells in %d tasks; task logs in "
             "%s/%s-<task>.log\n(interrupting this command stops following the job, scancel %s "
             "stops the job)\n", s->name, opt->quick ? " (quick)" : "", job_id, ntodo, tasks,

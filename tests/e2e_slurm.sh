@@ -147,6 +147,8 @@ check "failing sbatch exits 1" test $? -eq 1
 check "failing sbatch prints its stderr" grep -q 'sbatch failed.*invalid partition' \
     "$work/badsbatch.err"
 check "failing sbatch leaves no result" test "$(count_results "$work/badsbatch")" -eq 0
+check "failing sbatch leaves no job script or cell list" \
+    test -z "$(ls "$work/badsbatch/slurm"/*.sbatch "$work/badsbatch/slurm"/cells-* 2>/dev/null)"
 
 for bad in 0/0 3/2 x 1/ /2 -1/2; do
     "$EUAR" suite "$SUITE" --quick --shard "$bad" --results "$work/shard" 2>"$work/shard.err"
