@@ -9,6 +9,17 @@ EUAR_LDLIBS := -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lcjson -lopenblas
 BUILD   ?= build
 PYTHON  ?= /usr/bin/python3
 JOBS    ?= $(shell nproc)
+# Runner of the suite-* targets: local (worker processes, --jobs $(JOBS)) or slurm (a job
+# array; SLURM_ARGS adds options such as --partition P --time HH:MM:SS, see docs/slurm.md).
+RUNNER  ?= local
+SLURM_ARGS ?=
+ifeq ($(RUNNER),local)
+SUITE_RUN_ARGS = --jobs $(JOBS)
+else ifeq ($(RUNNER),slurm)
+SUITE_RUN_ARGS = --runner slurm $(SLURM_ARGS)
+else
+$(error RUNNER=$(RUNNER) is not a runner; use RUNNER=local or RUNNER=slurm)
+endif
 
 # Debian packages the build, the embedded default data and the tests need.
 DEB_PACKAGES := build-essential libhdf5-dev libcjson-dev libopenblas-dev librandom123-dev \
@@ -33,7 +44,7 @@ $(info euar-bench: nvcc $(if $(NVCC),found at $(NVCC) (CUDA backend not built ye
 $(info euar-bench: gnuplot $(if $(GNUPLOT),found at $(GNUPLOT),not found: plots are skipped))
 endif
 
-.PHONY: all deps test test-unit test-e2e suite-missing suite-missing-quick suite-noise \
+.PHONY: all deps deps-slurm test test-unit test-e2e suite-missing suite-missing-quick suite-noise \
         suite-noise-quick suite-experts suite-experts-quick suite-ablation suite-ablation-quick \
         suite-convergence suite-convergence-quick suite-main suite-main-quick report bench clean \
         help data report
@@ -76,6 +87,12 @@ deps:
 	else echo "deps: missing$$missing; run as root:"; \
 	    echo "  apt-get update && apt-get install -y$$missing"; exit 1; fi
 
+# Slurm and munge for tests/e2e_slurm.sh, which starts a single-node cluster; without them the
+# test skips its cluster part.
+SLURM_PACKAGES := slurm-wlm munge
+deps-slurm:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(SLURM_PACKAGES)"
+
 # Embedded default data, generated once from fixed seeds.
 data/synth-mosi.h5: | bin/euar
 	@mkdir -p data
@@ -92,19 +109,19 @@ data/synth-mvsa.h5: | bin/euar
 data: data/synth-mosi.h5 data/fmnist-2view.h5 data/synth-nyud.h5 data/synth-mvsa.h5
 
 suite-missing: bin/euar data
-	bin/euar suite suites/missing.json --jobs $(JOBS) --results results/missing
+	bin/euar suite suites/missing.json $(SUITE_RUN_ARGS) --results results/missing
 	bin/euar report results/missing
 
 suite-missing-quick: bin/euar data
-	bin/euar suite suites/missing.json --quick --jobs $(JOBS) --results results/missing-quick
+	bin/euar suite suites/missing.json --quick $(SUITE_RUN_ARGS) --results results/missing-quick
 	bin/euar report results/missing-quick
 
 suite-noise: bin/euar data
-	bin/euar suite suites/noise.json --jobs $(JOBS) --results results/noise
+	bin/euar suite suites/noise.json $(SUITE_RUN_ARGS) --results results/noise
 	bin/euar report results/noise
 
 suite-noise-quick: bin/euar data
-	bin/euar suite suites/noise.json --quick --jobs $(JOBS) --results results/noise-quick
+	bin/euar suite suites/noise.json --quick $(SUITE_RUN_ARGS) --results results/noise-quick
 	bin/euar report results/noise-quick
 
 # Renders every suite folder under results/ and writes results/index.md.
@@ -114,36 +131,36 @@ data/synth-mosei.h5: | bin/euar
 	bin/euar data synth mosei --out $@ --seed 1
 
 suite-experts: bin/euar data data/synth-mosei.h5
-	bin/euar suite suites/experts.json --jobs $(JOBS) --results results/experts
+	bin/euar suite suites/experts.json $(SUITE_RUN_ARGS) --results results/experts
 	bin/euar report results/experts
 
 suite-experts-quick: bin/euar data
-	bin/euar suite suites/experts.json --quick --jobs $(JOBS) --results results/experts-quick
+	bin/euar suite suites/experts.json --quick $(SUITE_RUN_ARGS) --results results/experts-quick
 	bin/euar report results/experts-quick
 
 suite-ablation: bin/euar data data/synth-mosei.h5
-	bin/euar suite suites/ablation.json --jobs $(JOBS) --results results/ablation
+	bin/euar suite suites/ablation.json $(SUITE_RUN_ARGS) --results results/ablation
 	bin/euar report results/ablation
 
 suite-ablation-quick: bin/euar data
-	bin/euar suite suites/ablation.json --quick --jobs $(JOBS) --results results/ablation-quick
+	bin/euar suite suites/ablation.json --quick $(SUITE_RUN_ARGS) --results results/ablation-quick
 	bin/euar report results/ablation-quick
 
 suite-convergence: bin/euar data/synth-mosi.h5
-	bin/euar suite suites/convergence.json --jobs $(JOBS) --results results/convergence
+	bin/euar suite suites/convergence.json $(SUITE_RUN_ARGS) --results results/convergence
 	bin/euar report results/convergence
 
 suite-convergence-quick: bin/euar data/synth-mosi.h5
-	bin/euar suite suites/convergence.json --quick --jobs $(JOBS) \
+	bin/euar suite suites/convergence.json --quick $(SUITE_RUN_ARGS) \
 	    --results results/convergence-quick
 	bin/euar report results/convergence-quick
 
 suite-main: bin/euar data data/synth-mosei.h5
-	bin/euar suite suites/main.json --jobs $(JOBS) --results results/main
+	bin/euar suite suites/main.json $(SUITE_RUN_ARGS) --results results/main
 	bin/euar report results/main
 
 suite-main-quick: bin/euar data
-	bin/euar suite suites/main.json --quick --jobs $(JOBS) --results results/main-quick
+	bin/euar suite suites/main.json --quick $(SUITE_RUN_ARGS) --results results/main-quick
 	bin/euar report results/main-quick
 
 # Renders every suite folder under results/ and writes results/index.md.
@@ -163,6 +180,7 @@ test-e2e: bin/euar data
 	tests/e2e_import_pickle.sh
 	tests/e2e_import_images.sh
 	tests/e2e_import_csd.sh
+	tests/e2e_slurm.sh
 
 bench: bin/euar data/synth-mosi.h5
 	bench/run.sh
@@ -173,6 +191,7 @@ clean:
 help:
 	@echo "make                      build bin/euar"
 	@echo "make deps                 install missing Debian packages (as root)"
+	@echo "make deps-slurm           install Slurm and munge for the cluster test (as root)"
 	@echo "make data                 generate the embedded datasets under data/"
 	@echo "make test                 test-unit, then test-e2e"
 	@echo "make test-unit            unit tests and gradient checks"
@@ -186,6 +205,7 @@ help:
 	@echo "make suite-convergence    validation curves per epoch (Fig. 5)"
 	@echo "make suite-main           every dataset and model on clean data (Table 1, Fig. 6)"
 	@echo "                          (each suite-X has a suite-X-quick miniature)"
+	@echo "                          (RUNNER=slurm SLURM_ARGS='...': as a Slurm job array)"
 	@echo "make report               render every suite under results/ with an index"
 	@echo "make bench                EUAR epochs against a PyTorch reference"
 	@echo "make clean                remove build/ and bin/"

@@ -212,3 +212,20 @@ size_t peak_rss_bytes(void) {
         return 0;
     return (size_t)ru.ru_maxrss * 1024;
 }
+
+int find_program(const char *name, char *path, size_t cap) {
+    const char *env = getenv("PATH");
+    char *dirs = xstrdup(env && env[0] ? env : "/usr/bin:/bin");
+    int found = 0;
+    for (char *save = NULL, *dir = strtok_r(dirs, ":", &save); dir && !found;
+         dir = strtok_r(NULL, ":", &save)) {
+        int n = snprintf(path, cap, "%s/%s", dir[0] ? dir : ".", name);
+        struct stat st;
+        found = n > 0 && (size_t)n < cap && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+                access(path, X_OK) == 0;
+    }
+    free(dirs);
+    if (!found && cap > 0)
+        path[0] = '\0';
+    return found;
+}

@@ -58,6 +58,10 @@ char *read_file_text(const char *path, size_t *len_out);
 /* Creates a folder and its parents (mode 0755). Returns 0 or -1 with err_set(). */
 int make_dirs(const char *path);
 
+/* Searches the folders of PATH (/usr/bin:/bin when unset) for an executable regular file
+ * `name` and stores its path. Returns 1 when found, else 0 with path empty. */
+int find_program(const char *name, char *path, size_t cap);
+
 /* 64-bit FNV-1a hash of a byte string, used to key random streams by sample id and to name
  * result files (not for security). */
 uint64_t hash_fnv1a64(const void *data, size_t len, uint64_t seed);

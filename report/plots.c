@@ -637,20 +637,7 @@ void report_plots_free(PlotSet *plots) {
 }
 
 int report_gnuplot_find(char *path, size_t cap) {
-    const char *env = getenv("PATH");
-    char *dirs = xstrdup(env && env[0] ? env : "/usr/bin:/bin");
-    int found = 0;
-    for (char *save = NULL, *dir = strtok_r(dirs, ":", &save); dir && !found;
-         dir = strtok_r(NULL, ":", &save)) {
-        int n = snprintf(path, cap, "%s/gnuplot", dir[0] ? dir : ".");
-        struct stat st;
-        found = n > 0 && (size_t)n < cap && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-                access(path, X_OK) == 0;
-    }
-    free(dirs);
-    if (!found && cap > 0)
-        path[0] = '\0';
-    return found;
+    return find_program("gnuplot", path, cap);
 }
 
 int report_gnuplot_run(const char *gnuplot, const char *dir, const char *stem) {

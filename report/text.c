@@ -25,6 +25,17 @@ void text_printf(TextBuf *t, const char *fmt, ...) {
     }
 }
 
+void text_append_quoted(TextBuf *t, const char *arg) {
+    text_printf(t, "'");
+    for (const char *p = arg; *p; p++) {
+        if (*p == '\'')
+            text_printf(t, "'\\''");
+        else
+            text_printf(t, "%c", *p);
+    }
+    text_printf(t, "'");
+}
+
 char *text_finish(TextBuf *t) {
     if (!t->data)
         return xstrdup("");

@@ -15,6 +15,9 @@ typedef struct {
 /* Appends printf-formatted text. */
 void text_printf(TextBuf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Appends `arg` in single quotes, as a POSIX shell reads it back. */
+void text_append_quoted(TextBuf *t, const char *arg);
+
 /* Returns the buffer as a NUL-terminated string owned by the caller. */
 char *text_finish(TextBuf *t);
 

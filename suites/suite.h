@@ -245,12 +245,35 @@ typedef struct {
     const char *results; /* results folder */
     const char *only;    /* pattern of suite_cell_matches(), or NULL */
     const char *exe;     /* binary run by the workers */
+    int shard_index;     /* with shard_count > 0: run only the selected cells at positions */
+    int shard_count;     /* k with k % shard_count == shard_index (suites/suite_slurm.h) */
+    const char *cells;   /* cell list file of suite_cells_write_list() replacing --only, or NULL */
 } SuiteRunOptions;
 
+/* Checks every dataset with cells[todo[0..n-1]] to run before anything is written, so that an
+ * invalid cell fails the suite at once instead of failing in every worker: the file can be
+ * read, its metadata fits each condition's noise spec and each model's task, and each cell's
+ * settings pass settings_check(). Returns 0 or -1 with err_set(). */
+int suite_preflight(const Suite *s, const SuiteCell *cells, const int *todo, int n);
+
+/* Returned by suite_results_lock() when the file system has no locks and a shared lock was
+ * requested: the caller goes on without one. */
+#define EUAR_RESULTS_UNLOCKED (-2)
+
+/* Takes a flock(2) on DIR/.lock without waiting: exclusive for a local runner, so that two
+ * runners never share a results folder, or shared for shards and the Slurm submitter, which
+ * then exclude only a local runner. The descriptor is close-on-exec, so workers do not hold
+ * the lock. Returns the descriptor, EUAR_RESULTS_UNLOCKED, or -1 with err_set(). */
+int suite_results_lock(const char *dir, int shared);
+
 /* Runs every unfinished cell of the suite with opt->jobs worker processes and prints one
- * progress line per finished cell on stderr. Returns the process exit status: 0, or 1 when
- * the suite is invalid or a cell failed with bad input, crashed or wrote no result. A cell
- * that diverged (worker exit 3, result recorded as failed) does not make the status 1. */
+ * progress line per finished cell on stderr. A shard run (shard_count > 0 or a cell list)
+ * shares the results folder with other shards: it takes a shared lock on DIR/.lock and an
+ * exclusive lock on DIR/locks/<hash>.lock per cell, so only a local runner excludes it. A
+ * shard skips a cell whose lock another process holds. Returns the process exit status: 0,
+ * or 1 when the suite is invalid or a cell failed with bad input, crashed or wrote no result.
+ * A cell that diverged (worker exit 3, result recorded as failed) does not make the status
+ * 1. */
 int suite_run(const Suite *s, const SuiteRunOptions *opt);
 
 #endif

@@ -18,34 +18,32 @@
 #include "core/common.h"
 #include "core/model.h"
 #include "datasets/dataset.h"
+#include "report/text.h"
+#include "suites/suite_slurm.h"
 
 typedef struct {
     pid_t pid;
     int cell;
     double start;
+    int lock_fd; /* DIR/locks/<hash>.lock of a shard run, or -1 */
 } Worker;
 
 typedef struct {
     int ok, diverged, failed, skipped;
+    int busy; /* cells of a shard run whose lock another process holds */
 } RunCounts;
-
-/* Writes `arg` to fd in single quotes, as a shell reads it back. */
-static void write_quoted(int fd, const char *arg) {
-    dprintf(fd, "'");
-    for (const char *p = arg; *p; p++) {
-        if (*p == '\'')
-            dprintf(fd, "'\\''");
-        else
-            dprintf(fd, "%c", *p);
-    }
-    dprintf(fd, "' ");
-}
 
 /* Starts the worker of one cell with stdout and stderr in DIR/logs/<hash>.log, the command
  * line on the first line of the log, and one BLAS thread. Returns the pid, or -1 with
  * err_set() when fork fails. */
 static pid_t worker_start(const SuiteCell *c, const char *exe, const char *dir) {
     char **argv = suite_cell_argv(c, exe, dir);
+    TextBuf command = {0};
+    for (char **p = argv; *p; p++) {
+        text_append_quoted(&command, *p);
+        text_printf(&command, " ");
+    }
+    char *command_text = text_finish(&command);
     char log_path[EUAR_SUITE_PATH_LEN + 64];
     snprintf(log_path, sizeof(log_path), "%s/logs/%s.log", dir, c->hash);
     fflush(stdout);
@@ -53,6 +51,7 @@ static pid_t worker_start(const SuiteCell *c, const char *exe, const char *dir) 
     pid_t pid = fork();
     if (pid < 0) {
         suite_argv_free(argv);
+        free(command_text);
         return err_set("cannot start a worker process: fork failed: %s", strerror(errno));
     }
     if (pid == 0) {
@@ -69,10 +68,7 @@ static pid_t worker_start(const SuiteCell *c, const char *exe, const char *dir) 
         dup2(fd, 1);
         dup2(fd, 2);
         close(fd);
-        dprintf(1, "# ");
-        for (char **p = argv; *p; p++)
-            write_quoted(1, *p);
-        dprintf(1, "\n");
+        dprintf(1, "# %s\n", command_text);
         /* One BLAS thread per worker: the workers already fill the cores. */
         setenv("OPENBLAS_NUM_THREADS", "1", 1);
         execv(exe, argv);
@@ -80,6 +76,7 @@ static pid_t worker_start(const SuiteCell *c, const char *exe, const char *dir) 
         _exit(127);
     }
     suite_argv_free(argv);
+    free(command_text);
     return pid;
 }
 
@@ -122,9 +119,119 @@ static void worker_report(const SuiteCell *c, const Worker *w, int status, int d
             conditions, c->model, c->seed, outcome);
 }
 
-/* Runs the cells listed in `todo` with up to `jobs` workers. */
+/* Deletes the result file of a cell planned EUAR_CELL_RERUN. Returns 0 or -1 with err_set(). */
+static int delete_corrupt_result(const SuiteCell *c, const char *dir) {
+    char path[EUAR_SUITE_PATH_LEN + 32], reason[256];
+    suite_result_path(dir, c, path, sizeof(path));
+    if (suite_result_state(path, reason, sizeof(reason)) > 0)
+        snprintf(reason, sizeof(reason), "status ok without its joint file");
+    LOG_WARN("result file %s of %s/%s/%s/%" PRIu64 " is corrupt or incomplete (%s); "
+             "deleting it and running the cell again", path, c->dataset, c->condition,
+             c->model, c->seed, reason);
+    if (unlink(path) != 0 && errno != ENOENT)
+        return err_set("cannot delete %s: %s; delete it by hand and run the suite again", path,
+                       strerror(errno));
+    return 0;
+}
+
+/* Deletes DIR/<hash>.json.tmp.* of a cell whose lock this process holds: a worker of another
+ * host, whose pid cannot be checked here, left it when it was killed. */
+static void remove_cell_temp(const SuiteCell *c, const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    char prefix[40];
+    snprintf(prefix, sizeof(prefix), "%s.json.tmp.", c->hash);
+    struct dirent *entry;
+    while ((entry = readdir(d)) != NULL) {
+        if (strncmp(entry->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        char path[EUAR_SUITE_PATH_LEN + 300];
+        snprintf(path, sizeof(path), "%s/%s", dir, entry->d_name);
+        if (unlink(path) != 0)
+            LOG_WARN("cannot delete the stale temporary file %s: %s", path, strerror(errno));
+    }
+    closedir(d);
+}
+
+/* Returns 1 when flock(2) failed because the file system has no locks (NFS without a lock
+ * manager, Lustre mounted without -o flock). */
+static int lock_unsupported(int err) {
+    return err == ENOLCK || err == EOPNOTSUPP || err == ENOSYS || err == EINVAL;
+}
+
+/* Outcome of claim_cell(). */
+enum { CLAIM_RUN = 0, CLAIM_BUSY = 1, CLAIM_FINISHED = 2, CLAIM_FAILED = 3 };
+
+/* Takes the exclusive lock DIR/locks/<hash>.lock of a cell for a shard run, then checks its
+ * result again, since another shard may have finished it since the plan. Stores the lock
+ * descriptor (-1 where locks are unsupported) in *lock_fd. */
+static int claim_cell(const SuiteCell *c, const char *dir, int *lock_fd) {
+    *lock_fd = -1;
+    char path[EUAR_SUITE_PATH_LEN + 64];
+    snprintf(path, sizeof(path), "%s/locks/%s.lock", dir, c->hash);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        err_set("cannot create %s: %s; check that the results folder is writable", path,
+                strerror(errno));
+        return CLAIM_FAILED;
+    }
+    int locked = 1;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        close(fd);
+        fd = -1;
+        if (err == EWOULDBLOCK)
+            return CLAIM_BUSY;
+        if (!lock_unsupported(err)) {
+            err_set("cannot lock %s: %s", path, strerror(err));
+            return CLAIM_FAILED;
+        }
+        locked = 0;
+    }
+    SuiteCellPlan plan;
+    suite_plan(c, 1, dir, &plan);
+    if (plan == EUAR_CELL_SKIP) {
+        if (fd >= 0)
+            close(fd);
+        return CLAIM_FINISHED;
+    }
+    if (plan == EUAR_CELL_RERUN && delete_corrupt_result(c, dir) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return CLAIM_FAILED;
+    }
+    if (locked)
+        remove_cell_temp(c, dir);
+    *lock_fd = fd;
+    return CLAIM_RUN;
+}
+
+/* Claims the cell of a shard run before its worker starts. Returns 1 when the cell is to run,
+ * 0 when it is skipped or failed (counted and reported here). */
+static int claim_or_skip(const SuiteCell *c, const char *dir, int *lock_fd, RunCounts *counts) {
+    int claim = claim_cell(c, dir, lock_fd);
+    if (claim == CLAIM_RUN)
+        return 1;
+    if (claim == CLAIM_FAILED) {
+        LOG_ERROR("%s", err_get());
+        counts->failed++;
+    } else if (claim == CLAIM_BUSY) {
+        LOG_INFO("%s/%s/%s/%" PRIu64 " (%s) is running in another process; skipping it",
+                 c->dataset, c->condition, c->model, c->seed, c->hash);
+        counts->busy++;
+    } else {
+        LOG_INFO("%s/%s/%s/%" PRIu64 " (%s) was finished by another process; skipping it",
+                 c->dataset, c->condition, c->model, c->seed, c->hash);
+        counts->skipped++;
+    }
+    return 0;
+}
+
+/* Runs the cells listed in `todo` with up to `jobs` workers. With `claim`, each cell is first
+ * claimed with claim_or_skip() and its lock is held until its worker ends. */
 static int run_cells(const SuiteCell *cells, const int *todo, int n, int jobs, const char *exe,
-                     const char *dir, RunCounts *counts) {
+                     const char *dir, int claim, RunCounts *counts) {
     jobs = EUAR_MAX(1, EUAR_MIN(jobs, n));
     Worker *workers = xcalloc((size_t)jobs, sizeof(Worker));
     int next = 0, running = 0, done = 0;
@@ -133,16 +240,25 @@ static int run_cells(const SuiteCell *cells, const int *todo, int n, int jobs, c
             int slot = 0;
             while (workers[slot].pid != 0)
                 slot++;
+            int lock_fd = -1;
+            if (claim && !claim_or_skip(&cells[todo[next]], dir, &lock_fd, counts)) {
+                done++;
+                next++;
+                continue;
+            }
             pid_t pid = worker_start(&cells[todo[next]], exe, dir);
             if (pid < 0) {
                 /* A failed fork counts as a failed cell; the suite goes on with the others. */
                 LOG_ERROR("%s", err_get());
+                if (lock_fd >= 0)
+                    close(lock_fd);
                 counts->failed++;
                 done++;
                 next++;
                 continue;
             }
-            workers[slot] = (Worker){.pid = pid, .cell = todo[next], .start = time_now()};
+            workers[slot] = (Worker){.pid = pid, .cell = todo[next], .start = time_now(),
+                                     .lock_fd = lock_fd};
             running++;
             next++;
         }
@@ -160,6 +276,8 @@ static int run_cells(const SuiteCell *cells, const int *todo, int n, int jobs, c
                 continue;
             done++;
             worker_report(&cells[workers[i].cell], &workers[i], status, done, n, dir, counts);
+            if (workers[i].lock_fd >= 0)
+                close(workers[i].lock_fd);
             workers[i].pid = 0;
             running--;
             break;
@@ -217,9 +335,7 @@ static int preflight_dataset(const Suite *s, const SuiteDataset *ds, const Suite
     return rc;
 }
 
-/* Checks every dataset with cells to run before anything is written, so that an invalid cell
- * fails the suite at once instead of failing in every worker. */
-static int preflight(const Suite *s, const SuiteCell *cells, const int *todo, int n) {
+int suite_preflight(const Suite *s, const SuiteCell *cells, const int *todo, int n) {
     for (int d = 0; d < s->num_datasets; d++) {
         const SuiteDataset *ds = &s->datasets[d];
         int used = 0;
@@ -231,23 +347,29 @@ static int preflight(const Suite *s, const SuiteCell *cells, const int *todo, in
     return 0;
 }
 
-/* Takes an exclusive flock(2) on DIR/.lock, held until suite_run() returns, so that two
- * runners never share a results folder. The descriptor is close-on-exec, so the workers do
- * not hold the lock. Returns the descriptor, or -1 with err_set(). */
-static int results_lock(const char *dir) {
+int suite_results_lock(const char *dir, int shared) {
     char path[EUAR_SUITE_PATH_LEN + 16];
     snprintf(path, sizeof(path), "%s/.lock", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return err_set("cannot create %s: %s; check that the results folder is writable", path,
                        strerror(errno));
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int busy = errno == EWOULDBLOCK;
+    if (flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+        int err = errno;
         close(fd);
-        if (busy)
+        if (err == EWOULDBLOCK && shared)
+            return err_set("results folder %s is in use by a local 'euar suite'; wait for it "
+                           "to finish or choose another --results folder", dir);
+        if (err == EWOULDBLOCK)
             return err_set("results folder %s is in use by another 'euar suite'; wait for it "
                            "to finish or choose another --results folder", dir);
-        return err_set("cannot lock %s: %s", path, strerror(errno));
+        if (shared && lock_unsupported(err)) {
+            LOG_WARN("the file system of %s has no flock(2) locks (%s); shards go on without "
+                     "them, so run one submission at a time on this folder", dir,
+                     strerror(err));
+            return EUAR_RESULTS_UNLOCKED;
+        }
+        return err_set("cannot lock %s: %s", path, strerror(err));
     }
     return fd;
 }
@@ -296,6 +418,36 @@ static void remove_stale_temp(const char *dir) {
                  removed == 1 ? "" : "s", dir);
 }
 
+/* Returns 1 when any cell matches the --only pattern. */
+static int suite_any_match(const SuiteCell *cells, int count, const char *pattern) {
+    for (int i = 0; i < count; i++)
+        if (suite_cell_matches(&cells[i], pattern))
+            return 1;
+    return 0;
+}
+
+/* Creates DIR/logs (and DIR/locks for a shard run) and writes DIR/suite.json. A shard writes
+ * the record only when it is absent: the submitter of a job array wrote it, and many hosts
+ * renaming the same file at once gain nothing. A local run deletes the temporary files of dead
+ * workers first. Returns 0 or -1 with err_set(). */
+static int prepare_folder(const Suite *s, const SuiteRunOptions *opt, const SuiteCell *cells,
+                          int count, int shard) {
+    const char *dir = opt->results;
+    if (!shard)
+        remove_stale_temp(dir);
+    char path[EUAR_SUITE_PATH_LEN + 16];
+    snprintf(path, sizeof(path), "%s/logs", dir);
+    if (make_dirs(path) != 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/locks", dir);
+    if (shard && make_dirs(path) != 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/suite.json", dir);
+    if (shard && access(path, F_OK) == 0)
+        return 0;
+    return suite_write_resolved(s, opt->quick, cells, count, dir);
+}
+
 static void print_dry_run(const SuiteCell *cells, const int *selected, int n,
                           const SuiteCellPlan *plan) {
     int finished = 0;
@@ -324,14 +476,23 @@ int suite_run(const Suite *s, const SuiteRunOptions *opt) {
         return 1;
     }
     int *selected = xcalloc((size_t)EUAR_MAX(count, 1), sizeof(int));
-    int n = 0;
-    for (int i = 0; i < count; i++)
-        if (!opt->only || suite_cell_matches(&cells[i], opt->only))
-            selected[n++] = i;
+    int n = suite_select_cells(cells, count, opt, selected);
     int rc = 0;
     SuiteCellPlan *plan = xcalloc((size_t)EUAR_MAX(count, 1), sizeof(SuiteCellPlan));
     int *todo = xcalloc((size_t)EUAR_MAX(count, 1), sizeof(int));
     int lock_fd = -1;
+    /* Shards share the folder: per-cell locks replace the exclusive lock of a local run. */
+    int shard = opt->shard_count > 0 || opt->cells;
+    if (n < 0) {
+        LOG_ERROR("%s", err_get());
+        rc = 1;
+        goto done;
+    }
+    if (n == 0 && shard && !(opt->only && !suite_any_match(cells, count, opt->only))) {
+        fprintf(stderr, "suite %s: shard %d/%d has no cells\n", s->name, opt->shard_index,
+                opt->shard_count);
+        goto done;
+    }
     if (n == 0) {
         LOG_ERROR("no cell of suite '%s' matches --only '%s'; cells are named "
                   "DATASET/CONDITION/MODEL/SEED, for example '%s/%s/%s/%" PRIu64 "', or by hash",
@@ -355,54 +516,44 @@ int suite_run(const Suite *s, const SuiteRunOptions *opt) {
             todo[ntodo++] = selected[i];
     }
     /* Nothing is written before the suite passes these checks. */
-    if (preflight(s, cells, todo, ntodo) != 0 ||
+    if (suite_preflight(s, cells, todo, ntodo) != 0 ||
         suite_check_results_dir(s, opt->quick, opt->results) != 0 ||
         make_dirs(opt->results) != 0) {
         LOG_ERROR("%s", err_get());
         rc = 1;
         goto done;
     }
-    lock_fd = results_lock(opt->results);
-    if (lock_fd < 0) {
+    lock_fd = suite_results_lock(opt->results, shard);
+    if (lock_fd == -1 || prepare_folder(s, opt, cells, count, shard) != 0) {
         LOG_ERROR("%s", err_get());
         rc = 1;
         goto done;
     }
-    remove_stale_temp(opt->results);
-    char logs[EUAR_SUITE_PATH_LEN + 16];
-    snprintf(logs, sizeof(logs), "%s/logs", opt->results);
-    if (make_dirs(logs) != 0 || suite_write_resolved(s, opt->quick, cells, count,
-                                                     opt->results) != 0) {
-        LOG_ERROR("%s", err_get());
-        rc = 1;
-        goto done;
-    }
-    for (int i = 0; i < ntodo; i++) {
-        const SuiteCell *c = &cells[todo[i]];
-        if (plan[todo[i]] != EUAR_CELL_RERUN)
-            continue;
-        char path[EUAR_SUITE_PATH_LEN + 32], reason[256];
-        suite_result_path(opt->results, c, path, sizeof(path));
-        suite_result_state(path, reason, sizeof(reason));
-        LOG_WARN("result file %s of %s/%s/%s/%" PRIu64 " is corrupt or incomplete (%s); "
-                 "deleting it and running the cell again", path, c->dataset, c->condition,
-                 c->model, c->seed, reason);
-        if (unlink(path) != 0 && errno != ENOENT) {
-            LOG_ERROR("cannot delete %s: %s; delete it by hand and run the suite again",
-                      path, strerror(errno));
+    /* A shard deletes a corrupt result only once it holds the cell's lock, in run_cells(). */
+    for (int i = 0; i < ntodo && !shard; i++) {
+        if (plan[todo[i]] == EUAR_CELL_RERUN &&
+            delete_corrupt_result(&cells[todo[i]], opt->results) != 0) {
+            LOG_ERROR("%s", err_get());
             rc = 1;
             goto done;
         }
     }
 
     int workers = EUAR_MAX(1, EUAR_MIN(opt->jobs, ntodo));
-    fprintf(stderr, "suite %s%s: %d cells, %d finished, %d to run with %d worker process%s; "
-            "results in %s\n", s->name, opt->quick ? " (quick)" : "", n, counts.skipped, ntodo,
-            workers, workers == 1 ? "" : "es", opt->results);
-    run_cells(cells, todo, ntodo, opt->jobs, opt->exe, opt->results, &counts);
-    fprintf(stderr, "suite %s: ran %d (%d ok, %d diverged, %d failed), skipped %d finished; "
-            "results in %s\n", s->name, ntodo, counts.ok, counts.diverged,
-            counts.failed, counts.skipped, opt->results);
+    char shard_text[48] = "";
+    if (opt->shard_count > 0)
+        snprintf(shard_text, sizeof(shard_text), " shard %d/%d", opt->shard_index,
+                 opt->shard_count);
+    fprintf(stderr, "suite %s%s%s: %d cells, %d finished, %d to run with %d worker process%s; "
+            "results in %s\n", s->name, opt->quick ? " (quick)" : "", shard_text, n,
+            counts.skipped, ntodo, workers, workers == 1 ? "" : "es", opt->results);
+    run_cells(cells, todo, ntodo, opt->jobs, opt->exe, opt->results, shard, &counts);
+    char busy[64] = "";
+    if (counts.busy > 0)
+        snprintf(busy, sizeof(busy), ", skipped %d running in another process", counts.busy);
+    fprintf(stderr, "suite %s: ran %d (%d ok, %d diverged, %d failed), skipped %d finished%s; "
+            "results in %s\n", s->name, counts.ok + counts.diverged + counts.failed, counts.ok,
+            counts.diverged, counts.failed, counts.skipped, busy, opt->results);
     rc = counts.failed > 0 ? 1 : 0;
 
 done:
