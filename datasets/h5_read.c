@@ -482,8 +482,8 @@ static int stream_features(Reader *r, Dataset *ds, int k, hid_t d) {
         return -1;
     if (bad_total > 0 && r->opt->nonfinite == EUAR_NONFINITE_REJECT)
         return err_set("%s: %s: %zu non-finite value%s (NaN or Inf), the first in sample "
-                       "'%s'; clean the features, or pass --nonfinite zero (euar train, euar "
-                       "data inspect) to read them as 0",
+                       "'%s'; clean the features, or read them as 0 with --nonfinite zero (euar "
+                       "train, euar data inspect) or \"nonfinite\": \"zero\" (a suite's dataset)",
                        r->path, path, bad_total, bad_total == 1 ? "" : "s",
                        ds->ids[first_bad]);
     if (bad_total > 0)

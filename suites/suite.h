@@ -14,6 +14,8 @@
  *   datasets        non-empty array (required) of objects:
  *       label       distinct label of the dataset (required);
  *       path        HDF5 file, relative to the folder euar runs in (required);
+ *       nonfinite   "reject" (default) or "zero": NaN and Inf features fail the cell or read
+ *                   as 0 (euar train --nonfinite);
  *       settings    object of settings for this dataset's cells (optional);
  *       models      array of model names replacing the suite's models for this dataset
  *                   (optional), for example to add classifiers to a classification dataset;
@@ -108,6 +110,7 @@ typedef struct {
     SuiteGrid quick_grid; /* quick.datasets.<label>.models; num_models 0: none given */
     int quick_skip;       /* quick.datasets.<label>.skip */
     SuiteGrid joint;      /* joint_models; num_models 0: none */
+    int nonfinite_zero;   /* "nonfinite": "zero": NaN and Inf features read as 0 */
     int num_conditions;
     SuiteCondition *conditions;
 } SuiteDataset;
@@ -143,6 +146,7 @@ typedef struct {
     uint64_t seed;
     Settings settings;
     int joint;       /* 1: the worker writes RESULTS/<hash>.joint.h5 (--joint-out) */
+    int nonfinite_zero; /* 1: the worker reads NaN and Inf features as 0 (--nonfinite zero) */
     char *canonical; /* sorted key=value lines, owned */
     char hash[17];   /* 16 hex digits of hash_fnv1a64(canonical) */
 } SuiteCell;

@@ -87,7 +87,7 @@ int suite_cell_test_noise(const SuiteCell *c, int i) {
 
 char *suite_cell_canonical(const SuiteCell *c) {
     int nset = settings_count();
-    int nlines = nset + 12 + c->num_tests;
+    int nlines = nset + 13 + c->num_tests;
     char **lines = xcalloc((size_t)nlines, sizeof(char *));
     char buf[EUAR_NOISE_TEXT_LEN + 2 * EUAR_SUITE_LABEL_LEN + 64];
     int k = 0;
@@ -120,6 +120,9 @@ char *suite_cell_canonical(const SuiteCell *c) {
     /* Only cells that write a joint file have this line, so other hashes stay as they were. */
     if (c->joint)
         LINE("joint_out=1");
+    /* The same holds for the non-finite policy: only "zero" adds a line. */
+    if (c->nonfinite_zero)
+        LINE("nonfinite=zero");
 #undef LINE
     EUAR_ASSERT(k <= nlines);
     qsort(lines, (size_t)k, sizeof(char *), compare_lines);
@@ -227,6 +230,7 @@ int suite_expand(const Suite *s, int quick, SuiteCell **cells_out, int *count_ou
                     c->suite = s->name;
                     c->dataset = ds->label;
                     c->path = ds->path;
+                    c->nonfinite_zero = ds->nonfinite_zero;
                     c->noise_seed = s->noise_seed;
                     c->model = models[mi];
                     c->model_index = mi;

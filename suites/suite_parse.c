@@ -334,11 +334,25 @@ static int read_joint_models(Reader *r, const cJSON *arr, SuiteDataset *out,
     return 0;
 }
 
+/* Reads the policy for NaN and Inf features: "reject" (the default) or "zero". */
+static int read_nonfinite(Reader *r, const cJSON *v, int *zero) {
+    if (!cJSON_IsString(v))
+        return bad(r, "expected \"reject\" or \"zero\", found %s", json_type_name(v));
+    if (strcmp(v->valuestring, "reject") == 0)
+        *zero = 0;
+    else if (strcmp(v->valuestring, "zero") == 0)
+        *zero = 1;
+    else
+        return bad(r, "'%s' is not a policy for NaN and Inf features; use \"reject\" or "
+                   "\"zero\"", v->valuestring);
+    return 0;
+}
+
 static int read_dataset(Reader *r, const cJSON *obj, const SuiteGrid *suite_grid,
                         SuiteDataset *out) {
     if (!cJSON_IsObject(obj))
         return bad(r, "expected a dataset object, found %s", json_type_name(obj));
-    if (check_keys(r, obj, "label,path,settings,models,joint_models,conditions") != 0)
+    if (check_keys(r, obj, "label,path,nonfinite,settings,models,joint_models,conditions") != 0)
         return -1;
     const cJSON *label = cJSON_GetObjectItemCaseSensitive(obj, "label");
     const cJSON *path = cJSON_GetObjectItemCaseSensitive(obj, "path");
@@ -361,6 +375,13 @@ static int read_dataset(Reader *r, const cJSON *obj, const SuiteGrid *suite_grid
     if (out->path[0] == '\0')
         return bad(r, "empty path");
     path_pop(r, mark);
+    const cJSON *nonfinite = cJSON_GetObjectItemCaseSensitive(obj, "nonfinite");
+    if (nonfinite) {
+        mark = path_key(r, "nonfinite");
+        if (read_nonfinite(r, nonfinite, &out->nonfinite_zero) != 0)
+            return -1;
+        path_pop(r, mark);
+    }
     if (settings) {
         mark = path_key(r, "settings");
         if (read_settings(r, settings, &out->settings) != 0)

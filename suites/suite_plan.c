@@ -139,6 +139,10 @@ char **suite_cell_argv(const SuiteCell *c, const char *exe, const char *dir) {
         arg_push(&a, "--joint-out");
         arg_push(&a, "%s/%s.joint.h5", dir, c->hash);
     }
+    if (c->nonfinite_zero) {
+        arg_push(&a, "--nonfinite");
+        arg_push(&a, "zero");
+    }
     arg_push(&a, "--out");
     arg_push(&a, "%s/%s.json", dir, c->hash);
     arg_push(&a, "--meta");
@@ -221,6 +225,8 @@ int suite_write_resolved(const Suite *s, int quick, const SuiteCell *cells, int 
         cJSON *obj = cJSON_CreateObject();
         cJSON_AddStringToObject(obj, "label", ds->label);
         cJSON_AddStringToObject(obj, "path", ds->path);
+        if (ds->nonfinite_zero)
+            cJSON_AddStringToObject(obj, "nonfinite", "zero");
         int num_models;
         char (*models)[EUAR_SUITE_LABEL_LEN] = suite_dataset_models(s, ds, quick, &num_models);
         cJSON_AddItemToObject(obj, "models", strings_json(models, num_models));

@@ -1377,6 +1377,41 @@ static void joint_models_cells(void **state) {
     suite_free(&s);
 }
 
+/* "nonfinite": "zero" reaches the worker as --nonfinite zero and changes the hash, while
+ * "reject" keeps the hash of a dataset without the key. */
+static void nonfinite_policy_cells(void **state) {
+    static const char *policies[] = {NULL, "reject", "zero"};
+    char hashes[3][17];
+    for (int i = 0; i < 3; i++) {
+        char conditions[128];
+        snprintf(conditions, sizeof(conditions), "[{\"label\": \"clean\"}]%s%s%s",
+                 policies[i] ? ", \"nonfinite\": \"" : "", policies[i] ? policies[i] : "",
+                 policies[i] ? "\"" : "");
+        SuiteParts parts = {.models = "[\"euar\"]", .seeds = "[1]", .conditions = conditions};
+        Suite s;
+        load_parts(&parts, "nonfinite", &s);
+        SuiteCell *cells;
+        int n;
+        assert_int_equal(suite_expand(&s, 0, &cells, &n), 0);
+        assert_int_equal(n, 1);
+        int zero = policies[i] && strcmp(policies[i], "zero") == 0;
+        assert_int_equal(cells[0].nonfinite_zero, zero);
+        assert_int_equal(strstr(cells[0].canonical, "nonfinite=zero\n") != NULL, zero);
+        char **argv = suite_cell_argv(&cells[0], "/opt/euar", "res");
+        int found = 0;
+        for (char **p = argv; *p; p++)
+            if (strcmp(*p, "--nonfinite") == 0 && p[1] && strcmp(p[1], "zero") == 0)
+                found = 1;
+        assert_int_equal(found, zero);
+        suite_argv_free(argv);
+        memcpy(hashes[i], cells[0].hash, 17);
+        suite_cells_free(cells, n);
+        suite_free(&s);
+    }
+    assert_string_equal(hashes[0], hashes[1]);
+    assert_string_not_equal(hashes[0], hashes[2]);
+}
+
 /* A result with status ok but no joint file is planned again; a failed run keeps no joint
  * file and stays finished. */
 static void joint_plan_resume(void **state) {
@@ -1559,6 +1594,10 @@ static void paper_key_rejections(void **state) {
          NULL, {"datasets[0].joint_models[0]: model \"euar\" is not a model", NULL}},
         {"joint-type", {.conditions = "[{\"label\": \"c\"}], \"joint_models\": \"euar\""}, NULL,
          {"datasets[0].joint_models: expected an array of model names", NULL}},
+        {"nonfinite-value", {.conditions = "[{\"label\": \"c\"}], \"nonfinite\": \"drop\""},
+         NULL, {"datasets[0].nonfinite: 'drop' is not a policy", "\"reject\" or \"zero\""}},
+        {"nonfinite-type", {.conditions = "[{\"label\": \"c\"}], \"nonfinite\": 0"}, NULL,
+         {"datasets[0].nonfinite: expected \"reject\" or \"zero\", found a number", NULL}},
         {"quick-skip-type", {.extra = ", \"quick\": {\"datasets\": {\"d\": {\"skip\": 1}}}"},
          NULL, {"quick.datasets.d.skip: expected true or false, found a number", NULL}},
         {"quick-skip-all", {.extra = ", \"quick\": {\"datasets\": {\"d\": {\"skip\": true}}}"},
@@ -1776,6 +1815,7 @@ int main(void) {
         cmocka_unit_test(condition_settings_cells),
         cmocka_unit_test(dataset_models_cells),
         cmocka_unit_test(joint_models_cells),
+        cmocka_unit_test(nonfinite_policy_cells),
         cmocka_unit_test(joint_plan_resume),
         cmocka_unit_test(quick_skip_dataset),
         cmocka_unit_test(paper_record_fields),
