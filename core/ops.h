@@ -13,6 +13,10 @@
 #include "elementwise.h"
 #include "rng.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct Backend {
     const char *name;
     /* 1 when device memory is host memory, so host arrays can be read in place. */
@@ -122,5 +126,9 @@ const Backend *backend_cpu(void);
 
 /* Sets the number of BLAS threads (1 by default in suite workers). */
 void backend_cpu_set_threads(int threads);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
