@@ -6,13 +6,14 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/backend.h"
 #include "core/common.h"
 #include "suites/suite.h"
 
 static void suite_usage(FILE *f) {
     fprintf(f,
             "usage: euar suite FILE [--quick] [--jobs N] [--results DIR] [--dry-run]\n"
-            "                  [--only PATTERN]\n\n"
+            "                  [--only PATTERN] [--device NAME]\n\n"
             "Runs each cell of the suite FILE (dataset x condition x model x seed) as a\n"
             "separate 'euar train' process and writes DIR/<hash>.json per cell. The\n"
             "test-time conditions of a dataset (clean, or noise with phase test only) share\n"
@@ -27,6 +28,8 @@ static void suite_usage(FILE *f) {
             "  --only PATTERN  run only cells whose DATASET/CONDITION/MODEL/SEED matches the\n"
             "                  shell pattern (for example 'synth-mosi/T+A/*/1'), or a hash;\n"
             "                  a shared cell matches under any of its conditions\n"
+            "  --device NAME   device of every cell: cpu (default), cuda or auto; not part of\n"
+            "                  a cell's hash, so use a separate --results folder per device\n"
             "\nExit status: 0 when every cell finished (a diverged run counts as finished),\n"
             "1 for an invalid suite or when a cell failed with bad input or crashed.\n"
             "Worker logs are in DIR/logs/<hash>.log.\n");
@@ -67,9 +70,16 @@ int cmd_suite(int argc, char **argv) {
             opt.results = argv[++i];
         } else if (strcmp(a, "--only") == 0 && has_value) {
             opt.only = argv[++i];
+        } else if (strcmp(a, "--device") == 0 && has_value) {
+            opt.device = argv[++i];
+            /* Checked once here, so a missing GPU is one error and not one per cell. */
+            if (!backend_select(opt.device, NULL)) {
+                fprintf(stderr, "euar: error: --device %s: %s\n", opt.device, err_get());
+                return 1;
+            }
         } else if (strncmp(a, "--", 2) == 0) {
             int known = strcmp(a, "--jobs") == 0 || strcmp(a, "--results") == 0 ||
-                        strcmp(a, "--only") == 0;
+                        strcmp(a, "--only") == 0 || strcmp(a, "--device") == 0;
             fprintf(stderr, "euar: error: %s '%s'\n\n",
                     known ? "missing value for option" : "unknown option", a);
             suite_usage(stderr);

@@ -20,7 +20,7 @@ typedef struct {
     int driver_version;        /* CUDA version the installed driver supports */
     int runtime_version;       /* CUDA runtime (toolkit) bin/euar was built with */
     int cublas_version;        /* cuBLAS, major 10000 + minor 100 + patch */
-    int curand_version;        /* cuRAND, in the same encoding */
+    int curand_version;        /* cuRAND, major 1000 + minor 100 + patch */
     int compute_major, compute_minor;
     size_t memory_bytes;       /* device memory, 0 for the CPU */
 } BackendInfo;

@@ -259,6 +259,20 @@ typedef struct {
     float beta1, beta2, step_size, inv_sqrt_c2, eps, decay;
 } AdamStep;
 
+/* The constants of step t (1-based) from the optimizer settings; powf runs once per step on
+ * the host, so every backend updates with the same constants. */
+EUAR_HD AdamStep adam_step_make(float lr, float beta1, float beta2, float eps, float wd,
+                                int t) {
+    AdamStep a;
+    a.beta1 = beta1;
+    a.beta2 = beta2;
+    a.step_size = lr / (1.0f - powf(beta1, (float)t));
+    a.inv_sqrt_c2 = 1.0f / sqrtf(1.0f - powf(beta2, (float)t));
+    a.eps = eps;
+    a.decay = lr * wd;
+    return a;
+}
+
 /* Adam update of one parameter (Kingma and Ba 2015, algorithm 1), with the bias corrections
  * folded into two constants as PyTorch 1.13's torch.optim.Adam does, so each element costs
  * one square root and one division, and decoupled weight decay (Loshchilov and Hutter 2019)

@@ -300,13 +300,7 @@ static double cpu_cross_entropy(float *dlogits, float *prob, const float *logits
 EUAR_VECTOR_CLONES
 static void cpu_adam(float *p, float *m, float *v, float *g, size_t n, float lr, float beta1,
                      float beta2, float eps, float wd, int t) {
-    AdamStep a;
-    a.beta1 = beta1;
-    a.beta2 = beta2;
-    a.step_size = lr / (1.0f - powf(beta1, (float)t));
-    a.inv_sqrt_c2 = 1.0f / sqrtf(1.0f - powf(beta2, (float)t));
-    a.eps = eps;
-    a.decay = lr * wd;
+    AdamStep a = adam_step_make(lr, beta1, beta2, eps, wd, t);
     /* Restrict-qualified copies let the compiler vectorise the loop: the four arrays are
      * distinct allocations of the parameter table. */
     float *restrict pr = p, *restrict mr = m, *restrict vr = v, *restrict gr = g;

@@ -245,6 +245,7 @@ typedef struct {
     const char *results; /* results folder */
     const char *only;    /* pattern of suite_cell_matches(), or NULL */
     const char *exe;     /* binary run by the workers */
+    const char *device;  /* --device of every cell, or NULL for the train default (cpu) */
 } SuiteRunOptions;
 
 /* Runs every unfinished cell of the suite with opt->jobs worker processes and prints one

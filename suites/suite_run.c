@@ -44,8 +44,19 @@ static void write_quoted(int fd, const char *arg) {
 /* Starts the worker of one cell with stdout and stderr in DIR/logs/<hash>.log, the command
  * line on the first line of the log, and one BLAS thread. Returns the pid, or -1 with
  * err_set() when fork fails. */
-static pid_t worker_start(const SuiteCell *c, const char *exe, const char *dir) {
+static pid_t worker_start(const SuiteCell *c, const char *exe, const char *dir,
+                          const char *device) {
     char **argv = suite_cell_argv(c, exe, dir);
+    if (device) {
+        /* --device is not part of the cell's settings or hash: it picks where the cell runs. */
+        size_t n = 0;
+        while (argv[n])
+            n++;
+        argv = xrealloc(argv, (n + 3) * sizeof(char *));
+        argv[n] = xstrdup("--device");
+        argv[n + 1] = xstrdup(device);
+        argv[n + 2] = NULL;
+    }
     char log_path[EUAR_SUITE_PATH_LEN + 64];
     snprintf(log_path, sizeof(log_path), "%s/logs/%s.log", dir, c->hash);
     fflush(stdout);
@@ -124,7 +135,7 @@ static void worker_report(const SuiteCell *c, const Worker *w, int status, int d
 
 /* Runs the cells listed in `todo` with up to `jobs` workers. */
 static int run_cells(const SuiteCell *cells, const int *todo, int n, int jobs, const char *exe,
-                     const char *dir, RunCounts *counts) {
+                     const char *dir, const char *device, RunCounts *counts) {
     jobs = EUAR_MAX(1, EUAR_MIN(jobs, n));
     Worker *workers = xcalloc((size_t)jobs, sizeof(Worker));
     int next = 0, running = 0, done = 0;
@@ -133,7 +144,7 @@ static int run_cells(const SuiteCell *cells, const int *todo, int n, int jobs, c
             int slot = 0;
             while (workers[slot].pid != 0)
                 slot++;
-            pid_t pid = worker_start(&cells[todo[next]], exe, dir);
+            pid_t pid = worker_start(&cells[todo[next]], exe, dir, device);
             if (pid < 0) {
                 /* A failed fork counts as a failed cell; the suite goes on with the others. */
                 LOG_ERROR("%s", err_get());
@@ -399,7 +410,7 @@ int suite_run(const Suite *s, const SuiteRunOptions *opt) {
     fprintf(stderr, "suite %s%s: %d cells, %d finished, %d to run with %d worker process%s; "
             "results in %s\n", s->name, opt->quick ? " (quick)" : "", n, counts.skipped, ntodo,
             workers, workers == 1 ? "" : "es", opt->results);
-    run_cells(cells, todo, ntodo, opt->jobs, opt->exe, opt->results, &counts);
+    run_cells(cells, todo, ntodo, opt->jobs, opt->exe, opt->results, opt->device, &counts);
     fprintf(stderr, "suite %s: ran %d (%d ok, %d diverged, %d failed), skipped %d finished; "
             "results in %s\n", s->name, ntodo, counts.ok, counts.diverged,
             counts.failed, counts.skipped, opt->results);
