@@ -62,7 +62,7 @@ endif
 .PHONY: FORCE all deps test test-unit test-e2e suite-missing suite-missing-quick suite-noise \
         suite-noise-quick suite-experts suite-experts-quick suite-ablation suite-ablation-quick \
         suite-convergence suite-convergence-quick suite-main suite-main-quick report bench clean \
-        help data report
+        help data report gpu-bundle
 
 all: bin/euar
 
@@ -201,9 +201,14 @@ test-e2e: bin/euar data
 	tests/e2e_quick.sh
 	tests/e2e_noise.sh
 	tests/e2e_paper.sh
+	tests/e2e_device.sh
 
 bench: bin/euar data/synth-mosi.h5
 	bench/run.sh
+
+# Shared libraries and headers for a GPU machine without a package registry (docs/gpu.md).
+gpu-bundle: bin/euar $(BUILD)/tests/test_gpu
+	tests/gpu_bundle.sh $(BUILD)/gpu-bundle bin/euar $(BUILD)/tests/test_gpu
 
 clean:
 	rm -rf $(BUILD) bin
@@ -226,6 +231,7 @@ help:
 	@echo "                          (each suite-X has a suite-X-quick miniature)"
 	@echo "make report               render every suite under results/ with an index"
 	@echo "make bench                EUAR epochs against a PyTorch reference"
+	@echo "make gpu-bundle           libraries for tests/gpu_check.sh on a GPU machine"
 	@echo "make clean                remove build/ and bin/"
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

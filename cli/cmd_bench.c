@@ -14,8 +14,21 @@ static int compare_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* One JSON line describing the device, for bench/run.sh's page. Names hold no quotes. */
+static void print_device_info(const Backend *be, const BackendInfo *d) {
+    printf("{\"device\": \"%s\", \"name\": \"%s\"", be->name, d->name);
+    if (strcmp(be->name, "cuda") == 0)
+        printf(", \"driver_version\": \"%d.%d\", \"runtime_version\": \"%d.%d\", "
+               "\"compute_capability\": \"%d.%d\", \"memory_mb\": %zu",
+               d->driver_version / 1000, (d->driver_version % 1000) / 10,
+               d->runtime_version / 1000, (d->runtime_version % 1000) / 10, d->compute_major,
+               d->compute_minor, d->memory_bytes >> 20);
+    printf("}\n");
+}
+
 int cmd_bench(int argc, char **argv) {
     const char *data_path = "data/synth-mosi.h5", *model = "euar", *device = "cpu";
+    int device_info_only = 0;
     Settings set;
     settings_default(&set);
     set.epochs = 5;
@@ -24,12 +37,18 @@ int cmd_bench(int argc, char **argv) {
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             printf("usage: euar bench [--data FILE] [--model NAME] [--epochs N] "
                    "[--device cpu|cuda|auto] [--set KEY=VALUE]...\n"
+                   "       euar bench --device NAME --device-info\n"
                    "Trains for N epochs (default 5) without per-epoch evaluation and prints one "
                    "JSON line:\nseconds per epoch (forward, backward and Adam over all training "
                    "batches) and peak resident memory.\n"
                    "--device picks cpu (default), cuda (GPU 0) or auto (cuda when a GPU is "
-                   "present).\n");
+                   "present).\n--device-info prints the device as one JSON line and exits, "
+                   "with status 1 when it is not usable.\n");
             return 0;
+        }
+        if (strcmp(a, "--device-info") == 0) {
+            device_info_only = 1;
+            continue;
         }
         if (!v) {
             fprintf(stderr, "euar: error: %s needs a value; see euar bench --help\n", a);
@@ -64,6 +83,10 @@ int cmd_bench(int argc, char **argv) {
     if (!be) {
         fprintf(stderr, "euar: error: --device %s: %s\n", device, err_get());
         return 1;
+    }
+    if (device_info_only) {
+        print_device_info(be, &info);
+        return 0;
     }
     PreparedData prep;
     if (prepare_data(&prep, data_path, "", 0, EUAR_NONFINITE_REJECT) != 0) {

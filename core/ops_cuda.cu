@@ -69,8 +69,9 @@ void *cuda_scratch(ScratchSlot slot, size_t bytes) {
 
 int32_t *cuda_stage_i32(ScratchSlot slot, const int32_t *host, size_t n) {
     int32_t *d = (int32_t *)cuda_scratch(slot, n * sizeof(int32_t));
-    /* From pageable memory the copy returns once the source has been read, so the caller may
-     * reuse its array at once; the stream orders it after earlier kernels using the slot. */
+    /* A copy from pageable memory returns once the source has been read, so the caller may
+     * reuse its array at once. The default stream orders it after earlier kernels that read
+     * the slot. */
     if (n > 0)
         CUDA_CHECK(cudaMemcpy(d, host, n * sizeof(int32_t), cudaMemcpyHostToDevice));
     return d;
@@ -165,7 +166,7 @@ extern "C" const Backend *backend_cuda(void) {
         return &cuda_backend;
     char why[256];
     if (backend_cuda_device_count(why, sizeof(why)) <= 0) {
-        err_set("device cuda: %s; use --device cpu or auto", why);
+        err_set("%s; use --device cpu or auto", why);
         return NULL;
     }
     CUDA_CHECK(cudaSetDevice(0));
@@ -185,7 +186,7 @@ extern "C" int backend_cuda_describe(BackendInfo *info) {
     cudaDeviceProp prop;
     cudaError_t status = cudaGetDeviceProperties(&prop, 0);
     if (status != cudaSuccess)
-        return err_set("device cuda: cudaGetDeviceProperties failed: %s",
+        return err_set("cudaGetDeviceProperties failed: %s",
                        cudaGetErrorString(status));
     snprintf(info->name, sizeof(info->name), "%s", prop.name);
     info->compute_major = prop.major;

@@ -40,7 +40,7 @@
  * kernel at the next synchronising call (a copy to the host or the next check). */
 #define CUDA_LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
 
-/* Threads per block of the element-wise kernels, and the most blocks of a grid-stride loop. */
+/* Threads per block of the element-wise kernels, and the maximum blocks of a grid-stride loop. */
 #define EUAR_CUDA_THREADS 256
 #define EUAR_CUDA_MAX_BLOCKS 4096
 

@@ -20,12 +20,12 @@ int backend_cuda_device_count(char *why, size_t cap) {
 }
 
 const Backend *backend_cuda(void) {
-    err_set("device cuda: %s", NOT_BUILT);
+    err_set("%s", NOT_BUILT);
     return NULL;
 }
 
 int backend_cuda_describe(BackendInfo *info) {
-    return err_set("device cuda: %s", NOT_BUILT);
+    return err_set("%s", NOT_BUILT);
 }
 
 int backend_cuda_philox_host(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]) {

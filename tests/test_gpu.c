@@ -143,7 +143,8 @@ static void gemm_matches_cpu(void **state) {
         for (int tb = 0; tb <= 1; tb++) {
             float *a = random_floats(LD * LD, 1.0f, 1), *b = random_floats(LD * LD, 1.0f, 2);
             float *c = random_floats(M * LD, 1.0f, 3);
-            float *da = to_gpu(a, sizeof(float) * LD * LD), *db = to_gpu(b, sizeof(float) * LD * LD);
+            float *da = to_gpu(a, sizeof(float) * LD * LD);
+            float *db = to_gpu(b, sizeof(float) * LD * LD);
             float *dc = to_gpu(c, sizeof(float) * M * LD);
             cpu->gemm(ta, tb, M, N, K, 0.75f, a, LD, b, LD, 0.5f, c, LD);
             gpu->gemm(ta, tb, M, N, K, 0.75f, da, LD, db, LD, 0.5f, dc, LD);
@@ -389,7 +390,8 @@ static void router_and_losses_match_cpu(void **state) {
     int32_t cls[B];
     for (int r = 0; r < B; r++)
         cls[r] = (r * 3) % C;
-    float prob[B * C], dce[B * C], *dprob = gpu->alloc(sizeof(prob)), *ddce = gpu->alloc(sizeof(dce));
+    float prob[B * C], dce[B * C];
+    float *dprob = gpu->alloc(sizeof(prob)), *ddce = gpu->alloc(sizeof(dce));
     l_cpu = cpu->cross_entropy(dce, prob, cl, cls, B, C, 2.0f);
     l_gpu = gpu->cross_entropy(ddce, dprob, dcl, cls, B, C, 2.0f);
     assert_true(fabs(l_cpu - l_gpu) <= 1e-6 * l_cpu);
@@ -434,7 +436,8 @@ static void experts_match_cpu(void **state) {
         free(got);
         gpu->upload(deps, eps, sizeof(float) * plane);
 
-        float *y = random_floats(2 * plane, 1.5f, 40), *dy_in = to_gpu(y, sizeof(float) * 2 * plane);
+        float *y = random_floats(2 * plane, 1.5f, 40);
+        float *dy_in = to_gpu(y, sizeof(float) * 2 * plane);
         float *z = xmalloc(sizeof(float) * plane), *sd = xmalloc(sizeof(float) * plane);
         float *kl = xmalloc(sizeof(float) * rows), *s2 = xmalloc(sizeof(float) * rows);
         float *dz = gpu->alloc(sizeof(float) * plane), *dsd = gpu->alloc(sizeof(float) * plane);
@@ -458,7 +461,8 @@ static void experts_match_cpu(void **state) {
         /* Backward with forward's sd on both sides is exact; without it, exp differs. */
         float *gz = random_floats(plane, 1.0f, 41), *dgz = to_gpu(gz, sizeof(float) * plane);
         float *wk = random_floats(rows, 1.0f, 42), *dwk = to_gpu(wk, sizeof(float) * rows);
-        float *dyo = xmalloc(sizeof(float) * 2 * plane), *ddyo = gpu->alloc(sizeof(float) * 2 * plane);
+        float *dyo = xmalloc(sizeof(float) * 2 * plane);
+        float *ddyo = gpu->alloc(sizeof(float) * 2 * plane);
         gpu->upload(dsd, sd, sizeof(float) * plane);
         cpu->expert_backward(dyo, gz, wk, wk, y, sd, eps, (int)rows, H, -4.0f, 4.0f);
         gpu->expert_backward(ddyo, dgz, dwk, dwk, dy_in, dsd, deps, (int)rows, H, -4.0f, 4.0f);
