@@ -46,6 +46,15 @@ static void cpu_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                 trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+static void cpu_gemm_strided_batched(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                                     const float *a, int lda, size_t stride_a, const float *b,
+                                     int ldb, size_t stride_b, float beta, float *c, int ldc,
+                                     size_t stride_c, int count) {
+    for (int i = 0; i < count; i++)
+        cpu_gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb,
+                 beta, c + i * stride_c, ldc);
+}
+
 EUAR_VECTOR_CLONES
 static void cpu_bias_add(float *y, const float *bias, int rows, int cols, int ldy) {
     for (int r = 0; r < rows; r++) {
@@ -333,6 +342,7 @@ static const Backend cpu_backend = {
     .download = cpu_copy,
     .zero = cpu_zero,
     .gemm = cpu_gemm,
+    .gemm_strided_batched = cpu_gemm_strided_batched,
     .bias_add = cpu_bias_add,
     .bias_grad = cpu_bias_grad,
     .scale = cpu_scale,

@@ -123,6 +123,19 @@ static void cuda_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha
                              &beta, c, ldc));
 }
 
+/* The same swap, for `count` products at once (the experts of a layer). */
+static void cuda_gemm_strided_batched(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                                      const float *a, int lda, size_t stride_a, const float *b,
+                                      int ldb, size_t stride_b, float beta, float *c, int ldc,
+                                      size_t stride_c, int count) {
+    if (m == 0 || n == 0 || count == 0)
+        return;
+    CUBLAS_CHECK(cublasSgemmStridedBatched(
+        cuda.blas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m,
+        k, &alpha, b, ldb, (long long)stride_b, a, lda, (long long)stride_a, &beta, c, ldc,
+        (long long)stride_c, count));
+}
+
 static Backend cuda_backend;
 
 static void table_fill(Backend *t) {
@@ -135,6 +148,7 @@ static void table_fill(Backend *t) {
     t->download = cuda_download;
     t->zero = cuda_zero;
     t->gemm = cuda_gemm;
+    t->gemm_strided_batched = cuda_gemm_strided_batched;
     t->bias_add = cuda_bias_add;
     t->bias_grad = cuda_bias_grad;
     t->scale = cuda_scale;

@@ -7,7 +7,8 @@
 #include "common.h"
 
 #define NOT_BUILT "bin/euar was built without the CUDA backend (nvcc was not found, or make " \
-                  "GPU=0); rebuild with /usr/local/cuda/bin/nvcc present"
+                  "GPU=0); rebuild without GPU=0 and with nvcc on PATH or at "            \
+                  "/usr/local/cuda/bin/nvcc"
 
 int backend_cuda_built(void) {
     return 0;

@@ -206,6 +206,24 @@ static void g_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, c
     guard_close();
 }
 
+static void g_gemm_strided_batched(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                                   const float *a, int lda, size_t stride_a, const float *b,
+                                   int ldb, size_t stride_b, float beta, float *c, int ldc,
+                                   size_t stride_c, int count) {
+    if (count <= 0)
+        return;
+    size_t last = (size_t)(count - 1);
+    size_t a_bytes = trans_a ? block_bytes(k, m, lda, 4) : block_bytes(m, k, lda, 4);
+    size_t b_bytes = trans_b ? block_bytes(n, k, ldb, 4) : block_bytes(k, n, ldb, 4);
+    need_device("gemm_strided_batched", "a", a, last * stride_a * 4 + a_bytes);
+    need_device("gemm_strided_batched", "b", b, last * stride_b * 4 + b_bytes);
+    need_device("gemm_strided_batched", "c", c, last * stride_c * 4 + block_bytes(m, n, ldc, 4));
+    guard_open();
+    cpu()->gemm_strided_batched(trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb,
+                                stride_b, beta, c, ldc, stride_c, count);
+    guard_close();
+}
+
 static void g_bias_add(float *y, const float *bias, int rows, int cols, int ldy) {
     need_device("bias_add", "y", y, block_bytes(rows, cols, ldy, 4));
     need_device("bias_add", "bias", bias, (size_t)cols * 4);
@@ -469,6 +487,7 @@ static const Backend guarded_backend = {
     .download = g_download,
     .zero = g_zero,
     .gemm = g_gemm,
+    .gemm_strided_batched = g_gemm_strided_batched,
     .bias_add = g_bias_add,
     .bias_grad = g_bias_grad,
     .scale = g_scale,

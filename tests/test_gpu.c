@@ -13,7 +13,8 @@
  * - transcendental results (expf, tanhf, logf, sinf, cosf): CUDA's single-precision functions
  *   are within 2 ulp and glibc's within 1 to 2, so 8 ulp of the value (relative 2^-20, with an
  *   absolute floor for values near zero) leaves room for one further rounding step.
- * - GEMM: relative 1e-5 * sqrt(K) of sum_p |a_ip b_pj|. Rounding errors of a length-K float
+ * - GEMM: relative 1e-5 * sqrt(K) of sum_p |a_ip b_pj| (for the batched GEMM K + 1, above
+ *   that sum's expected size 2K/pi for N(0, 1) inputs). Rounding errors of a length-K float
  *   dot product add like a random walk, about 6e-8 * sqrt(K) of that sum, and cuBLAS orders
  *   the sum differently from OpenBLAS; 1e-5 leaves a margin of 100 but fails TF32 (2^-11).
  * - sums in double: relative 1e-12 (double rounding in a different order).
@@ -166,6 +167,40 @@ static void gemm_matches_cpu(void **state) {
             /* Columns past N stay untouched. */
             for (int i = 0; i < M; i++)
                 expect_equal("gemm padding", c + i * LD + N, got + i * LD + N, LD - N);
+            gpu->release(da);
+            gpu->release(db);
+            gpu->release(dc);
+            free(a);
+            free(b);
+            free(c);
+            free(got);
+        }
+}
+
+/* The experts' layout: E products side by side in the columns of shared matrices. */
+static void gemm_batched_matches_cpu(void **state) {
+    (void)state;
+    gpu_or_skip();
+    const Backend *cpu = backend_cpu();
+    enum { E = 5, B = 21, H = 48, LD = E * H };
+    for (int ta = 0; ta <= 1; ta++)
+        for (int tb = 0; tb <= 1; tb++) {
+            int rows_a = ta ? H : B; /* a is [B, H] per expert, or [H, B] transposed */
+            float *a = random_floats((size_t)rows_a * LD + H, 1.0f, 5);
+            float *b = random_floats((size_t)H * LD, 1.0f, 6);
+            float *c = random_floats((size_t)B * LD, 1.0f, 7);
+            float *da = to_gpu(a, sizeof(float) * ((size_t)rows_a * LD + H));
+            float *db = to_gpu(b, sizeof(float) * H * LD);
+            float *dc = to_gpu(c, sizeof(float) * B * LD);
+            int m = B, k = H;
+            cpu->gemm_strided_batched(ta, tb, m, H, k, 1.0f, a, LD, H, b, LD, H, 0.5f, c, LD, H,
+                                      E);
+            gpu->gemm_strided_batched(ta, tb, m, H, k, 1.0f, da, LD, H, db, LD, H, 0.5f, dc, LD,
+                                      H, E);
+            float *got = from_gpu(dc, B * LD);
+            /* Entries are sums of H products of N(0, 1) values plus half of one. */
+            expect_close("gemm_strided_batched", c, got, B * LD, 0.0,
+                         1e-5 * sqrt((double)H) * (H + 1.0));
             gpu->release(da);
             gpu->release(db);
             gpu->release(dc);
@@ -677,6 +712,7 @@ int main(void) {
         cmocka_unit_test(philox_matches_random123),
         cmocka_unit_test(normal_rows_match_cpu),
         cmocka_unit_test(gemm_matches_cpu),
+        cmocka_unit_test(gemm_batched_matches_cpu),
         cmocka_unit_test(elementwise_matches_cpu),
         cmocka_unit_test(rows_match_cpu),
         cmocka_unit_test(router_and_losses_match_cpu),
