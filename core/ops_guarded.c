@@ -1,5 +1,5 @@
-/* cpu-guarded: the CPU operations behind page protection, a test backend that stands in for a
- * GPU on machines without one. It reports shares_host_memory = 0, so the trainer and models
+/* cpu-guarded: the CPU operations behind page protection, a test backend that takes the place of
+ * a GPU on machines without one. It reports shares_host_memory = 0, so the trainer and models
  * take the path they take on a GPU: data is uploaded, results are downloaded. Its "device"
  * memory is carved from one reserved mmap region whose pages are PROT_NONE except while one
  * of its own operations runs, so any host read or write of device memory (a model indexing a
@@ -158,7 +158,7 @@ static void *g_alloc(size_t bytes) {
     c->span = span;
     c->live = 1;
     arena.used += span;
-    /* Fresh anonymous pages read as zero, as the backend contract asks. */
+    /* Fresh anonymous pages read as zero, as the backend contract requires. */
     return (void *)c->start;
 }
 

@@ -240,8 +240,10 @@ static void elementwise_matches_cpu(void **state) {
         cpu->act_forward(kinds[k], out, y, N);
         gpu->act_forward(kinds[k], dout, dy, N);
         got = from_gpu(dout, N);
+        /* GELU's 1 + tanh(u) cancels for negative x, so its error is absolute there: 8 ulp
+         * of 1 times 0.5 |x|, with |x| < 10 here. */
         if (kinds[k] == EUAR_ACT_GELU)
-            expect_close("act_forward gelu", out, got, N, ULP8, 1e-7);
+            expect_close("act_forward gelu", out, got, N, ULP8, 8e-6);
         else
             expect_equal("act_forward", out, got, N);
         free(got);
@@ -252,7 +254,7 @@ static void elementwise_matches_cpu(void **state) {
         gpu->act_backward(kinds[k], dg, dg, dy, N);
         got = from_gpu(dg, N);
         if (kinds[k] == EUAR_ACT_GELU)
-            expect_close("act_backward gelu", g, got, N, ULP8, 1e-7);
+            expect_close("act_backward gelu", g, got, N, ULP8, 8e-6);
         else
             expect_equal("act_backward", g, got, N);
         free(got);
@@ -433,8 +435,9 @@ static void router_and_losses_match_cpu(void **state) {
     got = from_gpu(dprob, B * C);
     expect_close("cross_entropy prob", prob, got, B * C, ULP8, 1e-12);
     free(got);
+    /* prob - 1 cancels where prob is near 1: 8 ulp of 1, times scale / B. */
     got = from_gpu(ddce, B * C);
-    expect_close("cross_entropy gradient", dce, got, B * C, ULP8, 1e-9);
+    expect_close("cross_entropy gradient", dce, got, B * C, ULP8, 1e-6 * 2.0 / B);
     free(got);
 
     const void *released[] = {dlog, dp, dgate, dgrad, ddl, dpred_dev, dy, ddp, dcl, dprob, ddce};
@@ -466,8 +469,8 @@ static void experts_match_cpu(void **state) {
         cpu->normal_experts(eps, st, 42, sample, sel, B, s, E, K, H);
         gpu->normal_experts(deps, st, 42, sample, sel, B, s, E, K, H);
         float *got = from_gpu(deps, plane);
-        /* Box-Muller through logf, sqrtf, cosf and sinf: |eps| < 6, 2 ulp of 6. */
-        expect_close("normal_experts", eps, got, plane, ULP8, 2e-6);
+        /* Box-Muller through logf, sqrtf, cosf and sinf: |eps| < 6, 8 ulp of 6. */
+        expect_close("normal_experts", eps, got, plane, ULP8, 4e-6);
         free(got);
         gpu->upload(deps, eps, sizeof(float) * plane);
 
@@ -479,8 +482,9 @@ static void experts_match_cpu(void **state) {
         float *dkl = gpu->alloc(sizeof(float) * rows), *ds2 = gpu->alloc(sizeof(float) * rows);
         cpu->expert_forward(z, sd, kl, s2, y, eps, (int)rows, H, -4.0f, 4.0f);
         gpu->expert_forward(dz, dsd, dkl, ds2, dy_in, deps, (int)rows, H, -4.0f, 4.0f);
+        /* mu + sigma eps may cancel: 8 ulp of |sigma eps| < e^2 * 5 = 37. */
         got = from_gpu(dz, plane);
-        expect_close("expert z", z, got, plane, ULP8, 1e-6);
+        expect_close("expert z", z, got, plane, ULP8, 4e-5);
         free(got);
         got = from_gpu(dsd, plane);
         expect_close("expert sd", sd, got, plane, ULP8, 0.0);
@@ -506,8 +510,9 @@ static void experts_match_cpu(void **state) {
         free(got);
         cpu->expert_backward(dyo, NULL, wk, NULL, y, NULL, NULL, (int)rows, H, -4.0f, 4.0f);
         gpu->expert_backward(ddyo, NULL, dwk, NULL, dy_in, NULL, NULL, (int)rows, H, -4.0f, 4.0f);
+        /* Its two terms, each up to about 100 here, may cancel: 8 ulp of 100. */
         got = from_gpu(ddyo, 2 * plane);
-        expect_close("expert_backward without sd", dyo, got, 2 * plane, ULP8, 1e-6);
+        expect_close("expert_backward without sd", dyo, got, 2 * plane, ULP8, 1e-4);
         free(got);
 
         /* Mixture over the slots, zero weights included. */
