@@ -70,6 +70,14 @@ int backend_cuda_philox_host(const uint32_t ctr[4], const uint32_t key[2], uint3
  * built. */
 int backend_cuda_normal_row_host(RngStream st, uint32_t step, uint32_t row, float *out, size_t n);
 
+/* Runs the host grouping behind the CUDA scatter-adds: positions i < n with keep[i] (all when
+ * keep is NULL) grouped by keys[i]. Writes into packed[cap] the G distinct keys in increasing
+ * order, then G + 1 offsets, then the positions of each key in increasing order, sets *groups
+ * to G and returns the count of values written; -1 when cap is too small or CUDA was not
+ * built. */
+long backend_cuda_group_host(const int32_t *keys, const unsigned char *keep, int n,
+                             int32_t *packed, size_t cap, int *groups);
+
 #ifdef __cplusplus
 }
 #endif

@@ -128,6 +128,16 @@ static size_t group_keys(const int32_t *keys, const unsigned char *keep, int n) 
     return total;
 }
 
+extern "C" long backend_cuda_group_host(const int32_t *keys, const unsigned char *keep, int n,
+                                        int32_t *packed, size_t cap, int *groups) {
+    size_t total = group_keys(keys, keep, n);
+    if (total > cap)
+        return -1;
+    memcpy(packed, grouping.packed, total * sizeof(int32_t));
+    *groups = grouping.groups;
+    return (long)total;
+}
+
 __global__ void scatter_add_rows_kernel(float *dst, int ldd, const float *src, int lds,
                                         const int32_t *packed, int groups, int cols) {
     const int32_t *uniq = packed, *offs = packed + groups, *list = packed + 2 * groups + 1;

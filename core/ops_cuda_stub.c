@@ -37,3 +37,8 @@ int backend_cuda_normal_row_host(RngStream st, uint32_t step, uint32_t row, floa
                                  size_t n) {
     return -1;
 }
+
+long backend_cuda_group_host(const int32_t *keys, const unsigned char *keep, int n,
+                             int32_t *packed, size_t cap, int *groups) {
+    return -1;
+}

@@ -1,9 +1,9 @@
 /* The CUDA backend against the CPU backend: every operation on the same inputs, forward and
  * backward of every model, and a 5-epoch training run. Without a device (CUDA not built, no
- * driver, or no GPU) each of those tests prints why and is skipped. Two checks need no GPU and
- * run wherever the CUDA backend was built: cuRAND's Philox round function, compiled for the
- * host from the header the kernels use, against Random123, and the backend's eps code against
- * rng_fill_normal.
+ * driver, or no GPU) each of those tests prints why and is skipped. Three checks need no GPU
+ * and run wherever the CUDA backend was built: cuRAND's Philox round function, compiled for
+ * the host from the header the kernels use, against Random123; the backend's eps code against
+ * rng_fill_normal; and the host grouping of the scatter-adds, consumed as their kernels do.
  *
  * Tolerances, and why:
  * - bit-equal where both sides do the same IEEE float operations in the same order (copies,
@@ -133,6 +133,77 @@ static void normal_rows_match_cpu(void **state) {
             assert_memory_equal(got, expect, sizeof(float) * n);
         }
     }
+}
+
+/* The grouping that the CUDA scatter-adds read, consumed on the host the way their kernels
+ * do (one destination element adds its sources in list order), against the CPU operations:
+ * the result must be equal to the bit. */
+static void scatter_grouping_matches_cpu(void **state) {
+    (void)state;
+    cuda_built_or_skip();
+    const Backend *cpu = backend_cpu();
+    enum { ROWS = 30, COLS = 7, N = 90 };
+    int32_t idx[N], packed[3 * N + 1];
+    for (int i = 0; i < N; i++)
+        idx[i] = (i * 13 + i / 7) % ROWS;
+    idx[5] = ROWS - 1;
+    float *src = random_floats(N * COLS, 1.0f, 50), *expect = random_floats(ROWS * COLS, 1.0f, 51);
+    float *got = xmalloc(sizeof(float) * ROWS * COLS);
+    memcpy(got, expect, sizeof(float) * ROWS * COLS);
+    cpu->scatter_add_rows(expect, COLS, src, COLS, idx, N, COLS);
+    int groups = 0;
+    long total = backend_cuda_group_host(idx, NULL, N, packed, EUAR_ARRAY_LEN(packed), &groups);
+    assert_true(total == 2L * groups + 1 + N);
+    const int32_t *uniq = packed, *offs = packed + groups, *list = packed + 2 * groups + 1;
+    for (int g = 0; g < groups; g++) {
+        if (g > 0)
+            assert_true(uniq[g] > uniq[g - 1]);
+        for (int t = offs[g] + 1; t < offs[g + 1]; t++)
+            assert_true(list[t] > list[t - 1]);
+        for (int c = 0; c < COLS; c++) {
+            float acc = got[uniq[g] * COLS + c];
+            for (int t = offs[g]; t < offs[g + 1]; t++)
+                acc += src[list[t] * COLS + c];
+            got[uniq[g] * COLS + c] = acc;
+        }
+    }
+    expect_equal("grouped scatter_add_rows", expect, got, ROWS * COLS);
+
+    /* Token gradients: positions r T + s with s < len[r], as embedding_mean_backward groups. */
+    enum { B = 8, T = 5, H = 4, V = 9 };
+    int32_t tok[B * T], len[B];
+    unsigned char keep[B * T];
+    for (int r = 0; r < B; r++) {
+        len[r] = r % (T + 1);
+        for (int p = 0; p < T; p++) {
+            tok[r * T + p] = (r * 7 + p * 2) % V;
+            keep[r * T + p] = p < len[r];
+        }
+    }
+    float *dout = random_floats(B * H, 1.0f, 52), *demb = random_floats(V * H, 1.0f, 53);
+    float *demb_got = xmalloc(sizeof(float) * V * H);
+    memcpy(demb_got, demb, sizeof(float) * V * H);
+    cpu->embedding_mean_backward(demb, dout, tok, len, B, T, H);
+    total = backend_cuda_group_host(tok, keep, B * T, packed, EUAR_ARRAY_LEN(packed), &groups);
+    assert_true(total > 0);
+    offs = packed + groups;
+    list = packed + 2 * groups + 1;
+    for (int g = 0; g < groups; g++)
+        for (int d = 0; d < H; d++) {
+            float acc = demb_got[packed[g] * H + d];
+            for (int t = offs[g]; t < offs[g + 1]; t++) {
+                int r = list[t] / T;
+                acc += 1.0f / (float)len[r] * dout[r * H + d];
+            }
+            demb_got[packed[g] * H + d] = acc;
+        }
+    expect_equal("grouped embedding_mean_backward", demb, demb_got, V * H);
+    free(src);
+    free(expect);
+    free(got);
+    free(dout);
+    free(demb);
+    free(demb_got);
 }
 
 static void gemm_matches_cpu(void **state) {
@@ -716,6 +787,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(philox_matches_random123),
         cmocka_unit_test(normal_rows_match_cpu),
+        cmocka_unit_test(scatter_grouping_matches_cpu),
         cmocka_unit_test(gemm_matches_cpu),
         cmocka_unit_test(gemm_batched_matches_cpu),
         cmocka_unit_test(elementwise_matches_cpu),
