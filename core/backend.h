@@ -35,8 +35,8 @@ const Backend *backend_select(const char *name, BackendInfo *info);
 #define EUAR_DEVICE_NAMES "cpu, cuda, auto"
 
 /* Returns the CPU backend behind page protection: its "device" memory lives in mmap'd
- * pages that are PROT_NONE except while one of its own operations, upload or download runs,
- * so a host access to device memory ends the process with SIGSEGV. It also checks that
+ * pages that are PROT_NONE except while one of its own operations (upload and download
+ * included) runs on them, so a host access to device memory ends the process with SIGSEGV. It also checks that
  * every device pointer argument lies in its memory and every host array outside it. */
 const Backend *backend_cpu_guarded(void);
 

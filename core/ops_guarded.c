@@ -1,9 +1,10 @@
 /* cpu-guarded: the CPU operations behind page protection, a test backend that takes the place of
  * a GPU on machines without one. It reports shares_host_memory = 0, so the trainer and models
  * take the path they take on a GPU: data is uploaded, results are downloaded. Its "device"
- * memory is carved from one reserved mmap region whose pages are PROT_NONE except while one
- * of its own operations runs, so any host read or write of device memory (a model indexing a
- * device array, a loss read in place) stops the process with SIGSEGV at the faulting line.
+ * memory is carved from one reserved mmap region whose pages are PROT_NONE. Only while one of
+ * its own operations runs do the allocations that its arguments lie in become accessible, so
+ * any host read or write of device memory (a model indexing a device array, a loss read in
+ * place) stops the process with SIGSEGV at the faulting line.
  * Before each operation it also checks that every device pointer argument lies inside a live
  * allocation with the extent the operation touches, and that every host array argument lies
  * outside device memory, so a host pointer passed where the GPU needs device memory fails too.
@@ -27,6 +28,9 @@ typedef struct {
     int live;
 } Chunk;
 
+/* Most device arguments of one operation (gemm has three, mixture_backward five). */
+#define GUARD_MAX_OPEN 8
+
 static struct {
     uint8_t *base;
     size_t used;
@@ -34,6 +38,8 @@ static struct {
     Chunk *chunks; /* in address order, since allocation only moves forward */
     int count, cap;
     long ops;
+    const Chunk *open[GUARD_MAX_OPEN]; /* the allocations the current operation may touch */
+    int open_count;
 } arena;
 
 static void arena_init(void) {
@@ -48,30 +54,22 @@ static void arena_init(void) {
     arena.base = p;
 }
 
-static void protect_live(int prot) {
-    for (int i = 0; i < arena.count; i++) {
-        if (!arena.chunks[i].live)
-            continue;
-        /* Merge neighbouring live chunks into one call. */
-        uintptr_t start = arena.chunks[i].start;
-        size_t span = arena.chunks[i].span;
-        while (i + 1 < arena.count && arena.chunks[i + 1].live &&
-               arena.chunks[i + 1].start == start + span) {
-            i++;
-            span += arena.chunks[i].span;
-        }
-        if (mprotect((void *)start, span, prot) != 0)
+/* Only the allocations that the operation's arguments lie in become accessible, so an
+ * operation that strays outside its arguments faults too. */
+static void protect_open(int prot) {
+    for (int i = 0; i < arena.open_count; i++)
+        if (mprotect((void *)arena.open[i]->start, arena.open[i]->span, prot) != 0)
             euar_fatal(__FILE__, __LINE__, "cpu-guarded: mprotect failed");
-    }
 }
 
 static void guard_open(void) {
     arena.ops++;
-    protect_live(PROT_READ | PROT_WRITE);
+    protect_open(PROT_READ | PROT_WRITE);
 }
 
 static void guard_close(void) {
-    protect_live(PROT_NONE);
+    protect_open(PROT_NONE);
+    arena.open_count = 0;
 }
 
 static int in_arena(const void *p) {
@@ -111,6 +109,11 @@ static void need_device(const char *op, const char *arg, const void *p, size_t b
         euar_fatal(__FILE__, __LINE__, "cpu-guarded %s: argument %s (%p) needs %zu bytes, %zu "
                    "past the end of its allocation of %zu", op, arg, p, bytes,
                    (size_t)((uintptr_t)p + bytes - c->start - c->bytes), c->bytes);
+    for (int i = 0; i < arena.open_count; i++)
+        if (arena.open[i] == c)
+            return;
+    EUAR_ASSERT(arena.open_count < GUARD_MAX_OPEN);
+    arena.open[arena.open_count++] = c;
 }
 
 /* Checks that a host array is not device memory. */
