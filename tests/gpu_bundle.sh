@@ -5,7 +5,7 @@
 # tests/gpu_check.sh there can run the binaries with LD_LIBRARY_PATH=DIR/lib or rebuild them
 # against DIR/include and DIR/lib with the machine's own nvcc.
 #
-# Also writes DIR.tar.xz (about a fifth of the size), which gpu_check.sh unpacks when DIR is
+# Also writes DIR.tar.gz (about a third of the size), which gpu_check.sh unpacks when DIR is
 # missing: the folder itself is too large to carry to the GPU machine with the binaries.
 #
 # usage: tests/gpu_bundle.sh DIR BINARY...    (make gpu-bundle runs it)
@@ -67,7 +67,7 @@ done
     echo "glibc $(ldd --version | head -n 1 | awk '{print $NF}') (the target needs this or newer)"
     echo "binaries: $*"
 } >"$out/BUNDLE"
-tar -cJf "$out.tar.xz.tmp" -C "$(dirname "$out")" "$(basename "$out")"
-mv "$out.tar.xz.tmp" "$out.tar.xz"
+tar -czf "$out.tar.gz.tmp" -C "$(dirname "$out")" "$(basename "$out")"
+mv "$out.tar.gz.tmp" "$out.tar.gz"
 echo "gpu-bundle: $(du -sh "$out" | cut -f1) in $out ($(ls "$out/lib" | wc -l) libraries)," \
-    "$(du -sh "$out.tar.xz" | cut -f1) in $out.tar.xz"
+    "$(du -sh "$out.tar.gz" | cut -f1) in $out.tar.gz"

@@ -1,12 +1,13 @@
 #!/bin/bash
-# The checks that need a GPU, in one run of about 5 to 8 minutes on one GPU: the CUDA backend's
+# The checks that need a GPU, in one run sized to end within 8 minutes (an estimate: it has not
+# run on a GPU yet, and GPU_CHECK_BUDGET bounds the bench part): the CUDA backend's
 # tests (build/tests/test_gpu: every operation, every model and a 5-epoch run against the
 # CPU), a short `euar train --device cuda` next to the same run on the CPU, and the GPU rows of
 # the speed benchmark (bench/run.sh, PyTorch on the same GPU where torch.cuda works).
 #
 # The GPU machine has a CUDA driver, toolkit and PyTorch but no package registry, so bin/euar
 # and the test binary bring their libraries: `make gpu-bundle` here writes build/gpu-bundle
-# and build/gpu-bundle.tar.xz (docs/gpu.md). This script unpacks the bundle, points
+# and build/gpu-bundle.tar.gz (docs/gpu.md). This script unpacks the bundle, points
 # LD_LIBRARY_PATH at it, and runs the carried binaries. When they cannot load (another CUDA
 # major version, say) it rebuilds them with the machine's nvcc against the bundle's headers
 # and libraries, for sm_90 only.
@@ -58,8 +59,8 @@ say "python: $PYTHON, $("$PYTHON" -c 'import torch; print("torch", torch.__versi
     "cuda", torch.version.cuda, "available", torch.cuda.is_available())' 2>&1 | tail -n 1)"
 
 # 1. The libraries that bin/euar needs.
-if [ ! -d "$BUNDLE" ] && [ -f "$BUNDLE.tar.xz" ]; then
-    tar -xJf "$BUNDLE.tar.xz" -C "$(dirname "$BUNDLE")" || say "cannot unpack $BUNDLE.tar.xz"
+if [ ! -d "$BUNDLE" ] && [ -f "$BUNDLE.tar.gz" ]; then
+    tar -xzf "$BUNDLE.tar.gz" -C "$(dirname "$BUNDLE")" || say "cannot unpack $BUNDLE.tar.gz"
 fi
 if [ -d "$BUNDLE/lib" ]; then
     BUNDLE=$(cd "$BUNDLE" && pwd)
