@@ -73,7 +73,7 @@ int cmd_suite(int argc, char **argv) {
         } else if (strcmp(a, "--device") == 0 && has_value) {
             opt.device = argv[++i];
             /* Checked once here, so a missing GPU is one error and not one per cell. */
-            if (!backend_select(opt.device, NULL)) {
+            if (backend_check(opt.device) != 0) {
                 fprintf(stderr, "euar: error: --device %s: %s\n", opt.device, err_get());
                 return 1;
             }

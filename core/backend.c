@@ -63,3 +63,15 @@ const Backend *backend_select(const char *name, BackendInfo *info) {
     err_set("invalid device '%s': expected one of %s", name, EUAR_DEVICE_NAMES);
     return NULL;
 }
+
+int backend_check(const char *name) {
+    if (strcmp(name, "cpu") == 0 || strcmp(name, "cpu-guarded") == 0 || strcmp(name, "auto") == 0)
+        return 0;
+    if (strcmp(name, "cuda") == 0) {
+        char why[256];
+        if (backend_cuda_device_count(why, sizeof(why)) > 0)
+            return 0;
+        return err_set("%s; use --device cpu or auto", why);
+    }
+    return err_set("invalid device '%s': expected one of %s", name, EUAR_DEVICE_NAMES);
+}

@@ -31,6 +31,11 @@ typedef struct {
  * page protection, a test backend). Returns NULL with err_set() otherwise. */
 const Backend *backend_select(const char *name, BackendInfo *info);
 
+/* Checks that backend_select(name) would succeed without setting the backend up (no cuBLAS
+ * handle or device context), for a parent process that only starts workers. Returns 0, or -1
+ * with err_set(). */
+int backend_check(const char *name);
+
 /* Comma-separated names backend_select accepts, for help text. */
 #define EUAR_DEVICE_NAMES "cpu, cuda, auto"
 

@@ -40,6 +40,13 @@ else
         "$work/auto.json"
 fi
 
+# euar suite passes --device to each cell.
+"$EUAR" suite suites/missing.json --quick --device cpu-guarded --only 'synth-mosi/T/euar/*' \
+    --jobs 1 --results "$work/guarded-suite" >"$work/guarded-suite.log" 2>&1
+check "suite --device cpu-guarded exits 0" test $? -eq 0
+check "suite cell ran on cpu-guarded" \
+    grep -lq '"backend":[[:space:]]*"cpu-guarded"' "$work"/guarded-suite/*.json
+
 # The same runs on cpu and cpu-guarded must give identical results apart from times.
 run_both() {
     local tag=$1
