@@ -39,15 +39,43 @@ LIB      := $(BUILD)/libeuar.a
 # Optional parts, one line each.
 NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 GNUPLOT := $(shell command -v gnuplot 2>/dev/null)
+# CUDA backend: built whenever nvcc is found, unless GPU=0 (core/ops_cuda_stub.c then stands in).
+GPU ?= 1
+ifeq ($(GPU),0)
+NVCC_STATE := disabled by GPU=0 (CUDA backend not built)
+else ifneq ($(NVCC),)
+NVCC_STATE := found at $(NVCC): CUDA backend built for sm_80 to sm_90 plus PTX
+CUDA_BUILD := 1
+else
+NVCC_STATE := not found (CUDA backend not built)
+endif
 ifneq ($(MAKECMDGOALS),deps)
-$(info euar-bench: nvcc $(if $(NVCC),found at $(NVCC) (CUDA backend not built yet),not found))
+$(info euar-bench: nvcc $(NVCC_STATE))
 $(info euar-bench: gnuplot $(if $(GNUPLOT),found at $(GNUPLOT),not found: plots are skipped))
 endif
 
-.PHONY: all deps deps-slurm test test-unit test-e2e suite-missing suite-missing-quick suite-noise \
+ifeq ($(CUDA_BUILD),1)
+CUDA_HOME ?= $(abspath $(dir $(NVCC))..)
+CUDA_LIB  := $(CUDA_HOME)/lib64
+CU_SRC    := $(wildcard core/*.cu)
+CU_OBJ    := $(CU_SRC:%.cu=$(BUILD)/%.o)
+LIB_SRC   := $(filter-out core/ops_cuda_stub.c,$(LIB_SRC))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_OBJ)
+# Ampere (sm_80, sm_86), Ada (sm_89) and Hopper (sm_90, the H100 and H200) as machine code, and
+# PTX of sm_90 for later GPUs. --fmad=false keeps a * b + c as two roundings, as GCC does in
+# ISO C mode, so the kernels' per-element results stay close to the CPU's.
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
+             -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90,code=[sm_90,compute_90]
+NVCC_FLAGS ?= -O2 -g
+EUAR_NVCC_FLAGS := -std=c++17 --fmad=false $(CUDA_ARCH) -I. -I/usr/include/hdf5/serial \
+                   -Xcompiler -Wall,-Wextra,-Wno-unused-parameter
+EUAR_LDLIBS += -L$(CUDA_LIB) -Wl,-rpath,$(CUDA_LIB) -lcublas -lcurand -lcudart -lstdc++
+endif
+
+.PHONY: FORCE all deps deps-slurm test test-unit test-e2e suite-missing suite-missing-quick suite-noise \
         suite-noise-quick suite-experts suite-experts-quick suite-ablation suite-ablation-quick \
         suite-convergence suite-convergence-quick suite-main suite-main-quick report bench clean \
-        help data report
+        help data report gpu-bundle
 
 all: bin/euar
 
@@ -55,9 +83,20 @@ bin/euar: $(CLI_OBJ) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(EUAR_LDLIBS) $(LDLIBS)
 
-$(LIB): $(LIB_OBJ)
+# The archive is rebuilt from scratch, and whenever the CUDA choice changes, so that a build
+# with GPU=0 after one with CUDA (or the reverse) never keeps the other backend's objects.
+CUDA_STAMP := $(BUILD)/cuda-config
+CUDA_STATE := cuda=$(CUDA_BUILD) $(CUDA_ARCH)
+$(CUDA_STAMP): FORCE
 	@mkdir -p $(@D)
-	$(AR) rcs $@ $^
+	@echo '$(CUDA_STATE)' | cmp -s - $@ || echo '$(CUDA_STATE)' > $@
+
+$(LIB): $(LIB_OBJ) $(CUDA_STAMP)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $(LIB_OBJ)
+
+FORCE:
 
 # The element-wise loops of the CPU backend are written to vectorise: -O2 alone uses GCC 12's
 # very cheap cost model, which leaves them scalar.
@@ -71,6 +110,10 @@ endif
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(EUAR_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCC_FLAGS) $(EUAR_NVCC_FLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
 
 $(BUILD)/tests/%: tests/%.c $(LIB) $(wildcard tests/*.h)
 	@mkdir -p $(@D)
@@ -181,9 +224,14 @@ test-e2e: bin/euar data
 	tests/e2e_import_images.sh
 	tests/e2e_import_csd.sh
 	tests/e2e_slurm.sh
+	tests/e2e_device.sh
 
 bench: bin/euar data/synth-mosi.h5
 	bench/run.sh
+
+# Shared libraries and headers for a GPU machine without a package registry (docs/gpu.md).
+gpu-bundle: bin/euar $(BUILD)/tests/test_gpu
+	tests/gpu_bundle.sh $(BUILD)/gpu-bundle bin/euar $(BUILD)/tests/test_gpu
 
 clean:
 	rm -rf $(BUILD) bin
@@ -208,6 +256,7 @@ help:
 	@echo "                          (RUNNER=slurm SLURM_ARGS='...': as a Slurm job array)"
 	@echo "make report               render every suite under results/ with an index"
 	@echo "make bench                EUAR epochs against a PyTorch reference"
+	@echo "make gpu-bundle           libraries for tests/gpu_check.sh on a GPU machine"
 	@echo "make clean                remove build/ and bin/"
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -21,11 +21,13 @@ Analysis", ACM Multimedia 2024:
 - Adam (lr 1e-3, betas 0.9 and 0.999, eps 1e-8), batch 16, a new shuffle every epoch.
 
 The script times each training epoch at one thread. An epoch is forward, backward and Adam
-over all training batches, without evaluation. The result is one JSON line on stdout, while
-progress and the validation check go to stderr.
+over all training batches, without evaluation. With --device cuda the model, the data and the
+optimizer live on the GPU and each epoch ends with torch.cuda.synchronize(). The result is one
+JSON line on stdout, while progress and the validation check go to stderr.
 
 Needs Debian's python3-torch, python3-h5py and python3-numpy, which import under
-/usr/bin/python3 only.
+/usr/bin/python3 only. h5py is needed for --data only, so --random-data runs where PyTorch is
+installed without it (a GPU machine's own PyTorch, for example).
 """
 
 import argparse
@@ -43,7 +45,6 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_name] = "1"
 
 try:
-    import h5py
     import numpy as np
     import torch
     import torch.nn.functional as F
@@ -62,6 +63,10 @@ SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST = 0, 1, 2
 MOSI_SPLITS = (1284, 229, 686)
 MOSI_STEPS = 50
 MOSI_WIDTHS = {"text": 768, "audio": 74, "vision": 47}
+# CMU-MOSEI's standard split and widths (vision 35), the shapes of bin/euar's synth-mosei.
+MOSEI_SPLITS = (16326, 1871, 4659)
+MOSEI_WIDTHS = {"text": 768, "audio": 74, "vision": 35}
+RANDOM_SHAPES = {"mosi": (MOSI_SPLITS, MOSI_WIDTHS), "mosei": (MOSEI_SPLITS, MOSEI_WIDTHS)}
 POOL_CHUNK = 256  # samples read from the file at a time while pooling
 FORMAT_NAME = "euar-bench"  # root attribute "format" of the files bin/euar writes
 FORMAT_VERSION = 1
@@ -102,6 +107,20 @@ def read_dataset(path, h5file, h5path, n=None):
     return dataset
 
 
+h5py = None  # imported by load_h5 only: --random-data runs without it
+
+
+def import_h5py():
+    """Import h5py into the module, or raise DataError naming the missing package."""
+    global h5py
+    try:
+        import h5py as module
+    except ImportError as exc:
+        raise DataError(f"--data needs h5py ({exc}); install python3-h5py, or use "
+                        "--random-data") from exc
+    h5py = module
+
+
 def load_h5(path):
     """Read a regression dataset file in the euar-bench format and pool each modality.
 
@@ -110,6 +129,7 @@ def load_h5(path):
     /modalities/<name>/lengths [N]. Returns (x, labels, split, names), where x maps each
     modality name to a float32 [N, D] array of masked means.
     """
+    import_h5py()
     try:
         h5file = h5py.File(path, "r")
     except OSError as exc:
@@ -166,22 +186,24 @@ def load_h5(path):
     return x, labels, split, names
 
 
-def random_data(seed):
-    """Return data of the shapes of CMU-MOSI with labels that a linear model can partly learn.
+def random_data(seed, shapes="mosi"):
+    """Return data of the shapes of CMU-MOSI (or CMU-MOSEI) with labels that a linear model
+    can partly learn.
 
     Features are drawn at full size [N, 50, D] with random lengths and then pooled, so the
     load step does the same work as on a real file.
     """
+    splits, widths = RANDOM_SHAPES[shapes]
     rng = np.random.default_rng(seed)
-    n = sum(MOSI_SPLITS)
-    split = np.repeat(np.arange(3), MOSI_SPLITS)
+    n = sum(splits)
+    split = np.repeat(np.arange(3), splits)
     x = {}
     for name in MODALITY_ORDER:
         lengths = rng.integers(1, MOSI_STEPS + 1, size=n)
-        pooled = np.empty((n, MOSI_WIDTHS[name]), dtype=np.float32)
+        pooled = np.empty((n, widths[name]), dtype=np.float32)
         for first in range(0, n, POOL_CHUNK):
             last = min(first + POOL_CHUNK, n)
-            chunk = rng.standard_normal((last - first, MOSI_STEPS, MOSI_WIDTHS[name]),
+            chunk = rng.standard_normal((last - first, MOSI_STEPS, widths[name]),
                                         dtype=np.float32)
             pooled[first:last] = pool_masked_mean(chunk, lengths[first:last])
         x[name] = pooled
@@ -289,8 +311,9 @@ def parse_args(argv):
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="HDF5 dataset file, for example data/synth-mosi.h5")
-    source.add_argument("--random-data", action="store_true",
-                        help="use random data of CMU-MOSI's shapes instead of a file")
+    source.add_argument("--random-data", nargs="?", const="mosi", choices=sorted(RANDOM_SHAPES),
+                        help="use random data of CMU-MOSI's (default) or CMU-MOSEI's shapes "
+                             "instead of a file")
     parser.add_argument("--epochs", type=int, default=7, help="training epochs to time")
     parser.add_argument("--experts", type=int, default=8, help="experts per modality")
     parser.add_argument("--top-k", type=int, default=3, help="experts selected per sample")
@@ -302,6 +325,8 @@ def parse_args(argv):
     parser.add_argument("--lambda", dest="lam", type=float, default=1e-3,
                         help="weight of the U-loss")
     parser.add_argument("--seed", type=int, default=1, help="seed of init, shuffles and eps")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where the model and the data live (default cpu)")
     args = parser.parse_args(argv)
 
     checks = [
@@ -324,21 +349,31 @@ def main(argv):
     torch.set_num_interop_threads(1)
     torch.manual_seed(args.seed)
 
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("torch_euar.py: error: --device cuda, but torch.cuda.is_available() is False "
+              f"(torch {torch.__version__}, built for CUDA {torch.version.cuda})", file=sys.stderr)
+        return 1
+    device = torch.device(args.device)
     try:
-        x, labels, split, names = load_h5(args.data) if args.data else random_data(args.seed)
+        if args.data:
+            x, labels, split, names = load_h5(args.data)
+        else:
+            x, labels, split, names = random_data(args.seed, args.random_data)
     except DataError as exc:
         print(f"torch_euar.py: error: {exc}", file=sys.stderr)
         return 1
 
     def split_tensors(s):
         rows = np.flatnonzero(split == s)
-        return [torch.from_numpy(x[m][rows]) for m in names], torch.from_numpy(labels[rows])
+        return ([torch.from_numpy(x[m][rows]).to(device) for m in names],
+                torch.from_numpy(labels[rows]).to(device))
 
     train_x, train_y = split_tensors(SPLIT_TRAIN)
     valid_x, valid_y = split_tensors(SPLIT_VALID)
     n_train = train_y.shape[0]
 
     model = Euar([x[m].shape[1] for m in names], args.hidden, args.experts, args.top_k)
+    model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=1e-8)
     shuffle = torch.Generator().manual_seed(args.seed)
     blas_path, blas_config = loaded_blas()
@@ -352,7 +387,7 @@ def main(argv):
     model.train()
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
-        order = torch.randperm(n_train, generator=shuffle)
+        order = torch.randperm(n_train, generator=shuffle).to(device)
         loss_sum = 0.0
         for first in range(0, n_train, args.batch):
             rows = order[first : first + args.batch]
@@ -363,6 +398,8 @@ def main(argv):
             loss.backward()
             optimizer.step()
             loss_sum += float(loss) * rows.shape[0]
+        if args.device == "cuda":
+            torch.cuda.synchronize()
         epoch_s.append(time.perf_counter() - start)
         print(f"epoch {epoch}/{args.epochs} train_loss {loss_sum / n_train:.4f} "
               f"time {epoch_s[-1]:.3f} s", file=sys.stderr)
@@ -377,7 +414,11 @@ def main(argv):
 
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
     print(json.dumps({
-        "impl": "pytorch",
+        "impl": "pytorch" if args.device == "cpu" else "pytorch-cuda",
+        "device": args.device,
+        "device_name": torch.cuda.get_device_name(0) if args.device == "cuda" else "",
+        "hidden": args.hidden,
+        "batch": args.batch,
         "torch": torch.__version__,
         "blas": blas_path,
         "blas_config": blas_config,
@@ -389,7 +430,7 @@ def main(argv):
         "peak_rss_mb": round(peak_rss_mb, 1),
         "valid_mse": round(valid_mse, 6),
         "valid_mse_mean_predictor": round(baseline_mse, 6),
-        "data": args.data or "random",
+        "data": args.data or f"random-{args.random_data}",
     }))
     return 0
 

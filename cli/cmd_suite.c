@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/backend.h"
 #include "core/common.h"
 #include "suites/suite.h"
 #include "suites/suite_slurm.h"
@@ -15,6 +16,7 @@ static void suite_usage(FILE *f) {
     fprintf(f,
             "usage: euar suite FILE [--quick] [--jobs N] [--results DIR] [--dry-run]\n"
             "                  [--only PATTERN | --cells LIST] [--shard INDEX/COUNT]\n"
+            "                  [--device NAME]\n"
             "       euar suite FILE --runner slurm [--quick] [--results DIR] [--dry-run]\n"
             "                  [--only PATTERN] [--array-size N] [--partition P]\n"
             "                  [--time HH:MM:SS] [--cpus-per-task C] [--gpus-per-task G]\n"
@@ -34,6 +36,8 @@ static void suite_usage(FILE *f) {
             "  --only PATTERN  run only cells whose DATASET/CONDITION/MODEL/SEED matches the\n"
             "                  shell pattern (for example 'synth-mosi/T+A/*/1'), or a hash;\n"
             "                  a shared cell matches under any of its conditions\n"
+            "  --device NAME   device of every cell: cpu (default), cuda or auto; not part of\n"
+            "                  a cell's hash, so use a separate --results folder per device\n"
             "  --cells LIST    run only the cells whose hashes LIST has, one per line\n"
             "  --shard I/N     run only the cells at positions k with k mod N == I (0 <= I < N)\n"
             "                  of the --cells list, or of all cells (--only: of those matching)\n"
@@ -107,6 +111,8 @@ static int parse_value(const char *a, const char *v, SuiteArgs *args, SuiteRunOp
         opt->only = v;
     else if (strcmp(a, "--cells") == 0)
         opt->cells = v;
+    else if (strcmp(a, "--device") == 0)
+        opt->device = v;
     else if (strcmp(a, "--shard") == 0)
         return suite_parse_shard(v, &opt->shard_index, &opt->shard_count);
     else if (strcmp(a, "--runner") == 0) {
@@ -142,7 +148,7 @@ static int takes_value(const char *a) {
     static const char *const names[] = {
         "--jobs", "--results", "--only", "--cells", "--shard", "--runner", "--array-size",
         "--partition", "--time", "--cpus-per-task", "--gpus-per-task", "--sbatch-arg",
-        "--poll"};
+        "--poll", "--device"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(a, names[i]) == 0)
             return 1;
@@ -162,6 +168,10 @@ static int check_combination(const SuiteArgs *args, const SuiteRunOptions *opt) 
                        "--cpus-per-task worker processes");
     if (opt->only && opt->cells)
         return err_set("--only and --cells both select cells; give one of them");
+    /* Checked once here, so a missing GPU is one error and not one per cell. The tasks of a
+     * Slurm job check it on their own nodes, since a login node often has no GPU. */
+    if (opt->device && !slurm && backend_check(opt->device) != 0)
+        return err_prefix("--device %s: ", opt->device);
     return 0;
 }
 

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/prepare.h"
+#include "core/backend.h"
 #include "core/common.h"
 #include "core/result.h"
 #include "report/joint_file.h"
@@ -136,6 +137,9 @@ static void train_usage(FILE *f) {
             "  --joint-out FILE   write the fused representation of every test sample at the\n"
             "                     selected epoch, clean and per --test-noise condition (HDF5)\n"
             "  --nonfinite zero   replace NaN and Inf features by 0 instead of rejecting them\n"
+            "  --device NAME      cpu (default), cuda (GPU 0; an error without one) or auto "
+            "(cuda when\n"
+            "                     a GPU is present, cpu otherwise)\n"
             "  --quiet            no settings table and no per-epoch lines\n"
             "  --settings         print every setting with its default and exit\n\n"
             "Exit status: 0 finished, 1 bad input (no result written), 3 diverged (result "
@@ -145,6 +149,7 @@ static void train_usage(FILE *f) {
 
 int cmd_train(int argc, char **argv) {
     const char *data_path = NULL, *model = NULL, *noise = "", *out_path = NULL;
+    const char *device = "cpu";
     uint64_t noise_seed = 0;
     int quiet = 0;
     Settings set;
@@ -162,7 +167,8 @@ int cmd_train(int argc, char **argv) {
                           strcmp(a, "--noise") == 0 || strcmp(a, "--noise-seed") == 0 ||
                           strcmp(a, "--set") == 0 || strcmp(a, "--out") == 0 ||
                           strcmp(a, "--meta") == 0 || strcmp(a, "--nonfinite") == 0 ||
-                          strcmp(a, "--test-noise") == 0 || strcmp(a, "--joint-out") == 0;
+                          strcmp(a, "--test-noise") == 0 || strcmp(a, "--joint-out") == 0 ||
+                          strcmp(a, "--device") == 0;
         if (takes_value && !v) {
             fprintf(stderr, "euar: error: %s needs a value; see euar train --help\n", a);
             return 1;
@@ -203,6 +209,9 @@ int cmd_train(int argc, char **argv) {
             i++;
         } else if (strcmp(a, "--out") == 0) {
             out_path = v;
+            i++;
+        } else if (strcmp(a, "--device") == 0) {
+            device = v;
             i++;
         } else if (strcmp(a, "--nonfinite") == 0) {
             if (strcmp(v, "zero") == 0)
@@ -299,6 +308,13 @@ int cmd_train(int argc, char **argv) {
         return 1;
     }
 
+    static BackendInfo device_info;
+    const Backend *be = backend_select(device, &device_info);
+    if (!be) {
+        fprintf(stderr, "euar: error: --device %s: %s\n", device, err_get());
+        return 1;
+    }
+
     PreparedData prep;
     if (prepare_data(&prep, data_path, noise, noise_seed, nonfinite) != 0) {
         fprintf(stderr, "euar: error: %s\n", err_get());
@@ -329,9 +345,10 @@ int cmd_train(int argc, char **argv) {
     if (!quiet) {
         char buf[4096];
         settings_format(&set, buf, sizeof(buf));
-        printf("euar train: model %s, data %s (%s), noise %s (seed %" PRIu64 "), backend cpu\n"
-               "samples: train %d, valid %d, test %d\nsettings:\n",
-               model, data_path, prep.ds.name, noise[0] ? noise : "none", noise_seed,
+        printf("euar train: model %s, data %s (%s), noise %s (seed %" PRIu64 "), backend %s "
+               "(%s)\nsamples: train %d, valid %d, test %d\nsettings:\n",
+               model, data_path, prep.ds.name, noise[0] ? noise : "none", noise_seed, be->name,
+               device_info.name,
                prep.data.train.n,
                prep.data.valid.n, prep.data.test.n);
         for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
@@ -340,7 +357,7 @@ int cmd_train(int argc, char **argv) {
     }
 
     TrainResult result;
-    if (train_run_hooked(model, &set, &prep.data, backend_cpu(), quiet ? NULL : stdout, &result,
+    if (train_run_hooked(model, &set, &prep.data, be, quiet ? NULL : stdout, &result,
                          tc.count || tc.joint_out ? evaluate_conditions : NULL, &tc) != 0) {
         fprintf(stderr, "euar: error: %s\n", err_get());
         prepared_data_free(&prep);
@@ -361,7 +378,8 @@ int cmd_train(int argc, char **argv) {
     for (int m = 0; m < prep.ds.num_modalities; m++)
         info.modality_names[m] = prep.ds.mod[m].name;
     info.data_checksum = prep.checksum;
-    info.backend = "cpu";
+    info.backend = be->name;
+    info.device = &device_info;
 
     if (tc.failed) {
         train_result_free(&result);

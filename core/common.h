@@ -7,6 +7,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define EUAR_VERSION "0.1.0"
 
 /* Log levels; messages at or above the current level go to stderr. */
@@ -76,5 +80,9 @@ size_t peak_rss_bytes(void);
 #define EUAR_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define EUAR_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define EUAR_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -3,7 +3,10 @@
 #ifndef EUAR_ELEMENTWISE_H
 #define EUAR_ELEMENTWISE_H
 
+#include <float.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #ifdef __CUDACC__
 #define EUAR_HD __host__ __device__ static inline
@@ -133,11 +136,142 @@ EUAR_HD double trigamma_d(double x) {
     return shift + 1.0 / x + 0.5 * r + r * series / x;
 }
 
+/* Uniform in (0, 1), never 0 or 1, from one 32-bit random word: its 24 high bits, offset by
+ * half a step. */
+EUAR_HD float uniform_from_word_f(uint32_t w) {
+    return ((float)(w >> 8) + 0.5f) * (1.0f / 16777216.0f);
+}
+
+/* Box-Muller: two independent N(0, 1) values from two random words, r cos(t) and r sin(t)
+ * with r = sqrt(-2 log u1) and t = 2 pi u2. */
+EUAR_HD void box_muller_f(uint32_t w1, uint32_t w2, float *n1, float *n2) {
+    float u1 = uniform_from_word_f(w1);
+    float u2 = uniform_from_word_f(w2);
+    float r = sqrtf(-2.0f * logf(u1));
+    float t = 6.28318530717958647692f * u2;
+    *n1 = r * cosf(t);
+    *n2 = r * sinf(t);
+}
+
+/* Writes the N(0, 1) draws of one Philox block (words w[4]) to out[j] for the positions
+ * j = first .. first + 3 that are below n, in the order rng_fill_normal defines. */
+EUAR_HD void normal_block_f(float *out, size_t first, size_t n, const uint32_t w[4]) {
+    for (int pair = 0; pair < 2; pair++) {
+        float a, b;
+        box_muller_f(w[2 * pair], w[2 * pair + 1], &a, &b);
+        size_t j = first + 2 * (size_t)pair;
+        if (j < n)
+            out[j] = a;
+        if (j + 1 < n)
+            out[j + 1] = b;
+    }
+}
+
+/* Row softmax p[E] of logits l[E]: the maximum is subtracted before exp, the normaliser is
+ * summed in double. */
+EUAR_HD void softmax_row_f(float *p, const float *l, int e) {
+    float mx = -FLT_MAX;
+    for (int j = 0; j < e; j++)
+        mx = l[j] > mx ? l[j] : mx;
+    double total = 0.0;
+    for (int j = 0; j < e; j++) {
+        p[j] = expf(l[j] - mx);
+        total += p[j];
+    }
+    float inv = (float)(1.0 / total);
+    for (int j = 0; j < e; j++)
+        p[j] *= inv;
+}
+
+/* The k largest entries of p[E] in descending order: indices to sel[k], values to gate[k].
+ * Ties go to the lower index. Repeated scans, since k <= E <= 256 are small. */
+EUAR_HD void topk_row_f(int32_t *sel, float *gate, const float *p, int e, int k) {
+    for (int s = 0; s < k; s++) {
+        int best = -1;
+        for (int j = 0; j < e; j++) {
+            int already_selected = 0;
+            for (int t = 0; t < s; t++)
+                already_selected |= sel[t] == j;
+            if (!already_selected && (best < 0 || p[j] > p[best]))
+                best = j;
+        }
+        sel[s] = best;
+        gate[s] = p[best];
+    }
+}
+
+/* Softmax backward of one row: dlogits_j = p_j (dp_j - sum_i p_i dp_i). */
+EUAR_HD void softmax_backward_row_f(float *dlogits, const float *dp, const float *p, int e) {
+    float dot = 0.0f;
+    for (int j = 0; j < e; j++)
+        dot += p[j] * dp[j];
+    for (int j = 0; j < e; j++)
+        dlogits[j] = p[j] * (dp[j] - dot);
+}
+
+/* Cross-entropy of one row of logits l[C] against class y: writes the probabilities to
+ * prob[C] and, unless dlogits is NULL, scale * (prob - onehot(y)) / b to dlogits[C].
+ * Returns -log prob_y in double. */
+EUAR_HD double cross_entropy_row_f(float *dlogits, float *prob, const float *l, int c, int y,
+                                   float scale, int b) {
+    float mx = -FLT_MAX;
+    for (int j = 0; j < c; j++)
+        mx = l[j] > mx ? l[j] : mx;
+    double total = 0.0;
+    for (int j = 0; j < c; j++) {
+        prob[j] = expf(l[j] - mx);
+        total += prob[j];
+    }
+    for (int j = 0; j < c; j++)
+        prob[j] = (float)(prob[j] / total);
+    if (dlogits)
+        for (int j = 0; j < c; j++)
+            dlogits[j] = scale * (prob[j] - (j == y ? 1.0f : 0.0f)) / (float)b;
+    return -(double)(l[y] - mx) + log(total);
+}
+
+/* Gradient of scale * mean_b (pred - y)^2 at one row with difference diff = pred - y. */
+EUAR_HD float mse_grad_f(float diff, float scale, int b) {
+    return scale * 2.0f * diff / (float)b;
+}
+
+/* Gaussian expert, one dimension: sigma = exp(clamp(raw) / 2). */
+EUAR_HD float expert_sigma_f(float raw, float lv_min, float lv_max) {
+    return expf(0.5f * clamp_f(raw, lv_min, lv_max));
+}
+
+/* Gaussian expert backward, one dimension: the gradients at mu and at the raw log-variance
+ * from the incoming dz (0 when absent), the slot's KL weight wkl and s2 weight ws2 (already
+ * divided by H). dz/dlv = 0.5 sigma eps and d(sigma^2)/dlv = sigma^2. */
+EUAR_HD void expert_backward_f(float *dmu, float *draw, float mu, float raw, float sigma,
+                               float dz, float eps, float wkl, float ws2, float lv_min,
+                               float lv_max) {
+    float var = sigma * sigma;
+    float g_mu = wkl * kl_normal_dmu_f(mu) + dz;
+    float g_lv = wkl * kl_normal_dlv_var_f(var) + ws2 * var + dz * 0.5f * sigma * eps;
+    *dmu = g_mu;
+    *draw = g_lv * clamp_grad_f(raw, lv_min, lv_max);
+}
+
 /* Constants of one Adam step, shared by every parameter: step_size = lr / (1 - beta1^t),
  * inv_sqrt_c2 = 1 / sqrt(1 - beta2^t), decay = lr * weight_decay. */
 typedef struct {
     float beta1, beta2, step_size, inv_sqrt_c2, eps, decay;
 } AdamStep;
+
+/* The constants of step t (1-based) from the optimizer settings; powf runs once per step on
+ * the host, so every backend updates with the same constants. */
+EUAR_HD AdamStep adam_step_make(float lr, float beta1, float beta2, float eps, float wd,
+                                int t) {
+    AdamStep a;
+    a.beta1 = beta1;
+    a.beta2 = beta2;
+    a.step_size = lr / (1.0f - powf(beta1, (float)t));
+    a.inv_sqrt_c2 = 1.0f / sqrtf(1.0f - powf(beta2, (float)t));
+    a.eps = eps;
+    a.decay = lr * wd;
+    return a;
+}
 
 /* Adam update of one parameter (Kingma and Ba 2015, algorithm 1), with the bias corrections
  * folded into two constants as PyTorch 1.13's torch.optim.Adam does, so each element costs

@@ -162,12 +162,11 @@ static void sparse_first_backward(const Backend *be, MoeBlock *blk, float *dx, i
 static void mlp_second_forward(const Backend *be, MoeBlock *blk, int b) {
     int h = blk->h, ld_w = blk->second.out;
     if (!blk->sparse) {
-        for (int j = 0; j < blk->e; j++) {
-            float *zj = blk->z + (size_t)j * h;
-            be->gemm(0, 0, b, h, h, 1.0f, blk->hid + (size_t)j * h, blk->e * h,
-                     blk->second.w + (size_t)j * h, ld_w, 0.0f, zj, blk->e * h);
-            be->bias_add(zj, blk->second.b + (size_t)j * h, b, h, blk->e * h);
-        }
+        /* Expert j: z[:, j] = hid[:, j] W2_j, the E products in one call. */
+        int ld = blk->e * h;
+        be->gemm_strided_batched(0, 0, b, h, h, 1.0f, blk->hid, ld, (size_t)h, blk->second.w,
+                                 ld_w, (size_t)h, 0.0f, blk->z, ld, (size_t)h, blk->e);
+        be->bias_add(blk->z, blk->second.b, b, ld, ld);
         return;
     }
     be->gather_rows(blk->hg, h, blk->hid, h, blk->group_slot, b * blk->k, h);
@@ -188,15 +187,13 @@ static void mlp_second_forward(const Backend *be, MoeBlock *blk, int b) {
 static void mlp_second_backward(const Backend *be, MoeBlock *blk, int b) {
     int h = blk->h, ld_w = blk->second.out;
     if (!blk->sparse) {
+        /* Expert j: dW2_j += hid[:, j]^T dz[:, j], dhid[:, j] = dz[:, j] W2_j^T. */
         int ld = blk->e * h;
-        for (int j = 0; j < blk->e; j++) {
-            const float *dzj = blk->dz + (size_t)j * h;
-            be->gemm(1, 0, h, h, b, 1.0f, blk->hid + (size_t)j * h, ld, dzj, ld, 1.0f,
-                     blk->second.dw + (size_t)j * h, ld_w);
-            be->bias_grad(blk->second.db + (size_t)j * h, dzj, b, h, ld);
-            be->gemm(0, 1, b, h, h, 1.0f, dzj, ld, blk->second.w + (size_t)j * h, ld_w, 0.0f,
-                     blk->dhid + (size_t)j * h, ld);
-        }
+        be->gemm_strided_batched(1, 0, h, h, b, 1.0f, blk->hid, ld, (size_t)h, blk->dz, ld,
+                                 (size_t)h, 1.0f, blk->second.dw, ld_w, (size_t)h, blk->e);
+        be->bias_grad(blk->second.db, blk->dz, b, ld, ld);
+        be->gemm_strided_batched(0, 1, b, h, h, 1.0f, blk->dz, ld, (size_t)h, blk->second.w,
+                                 ld_w, (size_t)h, 0.0f, blk->dhid, ld, (size_t)h, blk->e);
         return;
     }
     /* hg still contains the grouped hidden rows from forward; dg takes the grouped dz. */

@@ -13,6 +13,10 @@
 #include "elementwise.h"
 #include "rng.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct Backend {
     const char *name;
     /* 1 when device memory is host memory, so host arrays can be read in place. */
@@ -27,6 +31,12 @@ typedef struct Backend {
     /* c[M,N] = alpha * op(a) op(b) + beta * c, op(a) [M,K], op(b) [K,N] (cblas_sgemm). */
     void (*gemm)(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                  int lda, const float *b, int ldb, float beta, float *c, int ldc);
+    /* `count` independent gemm calls on a + i stride_a, b + i stride_b, c + i stride_c
+     * (strides in floats), such as the E experts of one layer; the c blocks must not overlap. */
+    void (*gemm_strided_batched)(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                                 const float *a, int lda, size_t stride_a, const float *b,
+                                 int ldb, size_t stride_b, float beta, float *c, int ldc,
+                                 size_t stride_c, int count);
 
     /* y[R,C] += bias[C] */
     void (*bias_add)(float *y, const float *bias, int rows, int cols, int ldy);
@@ -122,5 +132,9 @@ const Backend *backend_cpu(void);
 
 /* Sets the number of BLAS threads (1 by default in suite workers). */
 void backend_cpu_set_threads(int threads);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

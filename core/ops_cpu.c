@@ -1,7 +1,6 @@
 /* CPU backend: OpenBLAS for matrix products, plain C loops over the shared per-element maths
  * of elementwise.h for the rest. This is the reference every other backend is tested against. */
 #include <cblas.h>
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +44,15 @@ static void cpu_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                      int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+static void cpu_gemm_strided_batched(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                                     const float *a, int lda, size_t stride_a, const float *b,
+                                     int ldb, size_t stride_b, float beta, float *c, int ldc,
+                                     size_t stride_c, int count) {
+    for (int i = 0; i < count; i++)
+        cpu_gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb,
+                 beta, c + i * stride_c, ldc);
 }
 
 EUAR_VECTOR_CLONES
@@ -167,46 +175,15 @@ static void cpu_copy_block(float *dst, int ldd, const float *src, int lds, int r
 static void cpu_softmax_topk(float *p, float *gate, int32_t *sel, const float *logits, int b,
                              int e, int k) {
     for (int r = 0; r < b; r++) {
-        const float *l = logits + (size_t)r * e;
         float *pr = p + (size_t)r * e;
-        float mx = -FLT_MAX;
-        for (int j = 0; j < e; j++)
-            mx = l[j] > mx ? l[j] : mx;
-        double total = 0.0;
-        for (int j = 0; j < e; j++) {
-            pr[j] = expf(l[j] - mx);
-            total += pr[j];
-        }
-        float inv = (float)(1.0 / total);
-        for (int j = 0; j < e; j++)
-            pr[j] *= inv;
-        /* Selection of the k largest by repeated scans: k and E are small (k <= E <= 256). */
-        int32_t *sr = sel + (size_t)r * k;
-        for (int s = 0; s < k; s++) {
-            int best = -1;
-            for (int j = 0; j < e; j++) {
-                int already_selected = 0;
-                for (int t = 0; t < s; t++)
-                    already_selected |= sr[t] == j;
-                if (!already_selected && (best < 0 || pr[j] > pr[best]))
-                    best = j;
-            }
-            sr[s] = best;
-            gate[(size_t)r * k + s] = pr[best];
-        }
+        softmax_row_f(pr, logits + (size_t)r * e, e);
+        topk_row_f(sel + (size_t)r * k, gate + (size_t)r * k, pr, e, k);
     }
 }
 
 static void cpu_softmax_backward(float *dlogits, const float *dp, const float *p, int b, int e) {
-    for (int r = 0; r < b; r++) {
-        const float *pr = p + (size_t)r * e;
-        const float *dr = dp + (size_t)r * e;
-        float dot = 0.0f;
-        for (int j = 0; j < e; j++)
-            dot += pr[j] * dr[j];
-        for (int j = 0; j < e; j++)
-            dlogits[(size_t)r * e + j] = pr[j] * (dr[j] - dot);
-    }
+    for (int r = 0; r < b; r++)
+        softmax_backward_row_f(dlogits + (size_t)r * e, dp + (size_t)r * e, p + (size_t)r * e, e);
 }
 
 EUAR_VECTOR_CLONES
@@ -221,7 +198,7 @@ static void cpu_expert_forward(float *z, float *sd, float *kl, float *s2, const 
         float kl_sum = 0.0f, s2_sum = 0.0f;
         for (int d = 0; d < h; d++) {
             float lv = clamp_f(raw[d], lv_min, lv_max);
-            float sigma = expf(0.5f * lv);
+            float sigma = expert_sigma_f(raw[d], lv_min, lv_max);
             float var = sigma * sigma;
             zr[d] = er ? mu[d] + sigma * er[d] : mu[d];
             if (sdr)
@@ -251,18 +228,9 @@ static void cpu_expert_backward(float *dy, const float *dz, const float *dkl, co
         float wkl = dkl ? dkl[r] : 0.0f;
         float ws2 = ds2 ? ds2[r] / (float)h : 0.0f;
         for (int d = 0; d < h; d++) {
-            float sigma = sdr ? sdr[d] : expf(0.5f * clamp_f(raw[d], lv_min, lv_max));
-            float var = sigma * sigma;
-            float g_mu = wkl * kl_normal_dmu_f(mu[d]);
-            /* dz/dlv = 0.5 sigma eps; d(sigma^2)/dlv = sigma^2 */
-            float g_lv = wkl * kl_normal_dlv_var_f(var) + ws2 * var;
-            if (dzr) {
-                g_mu += dzr[d];
-                if (er)
-                    g_lv += dzr[d] * 0.5f * sigma * er[d];
-            }
-            dmu[d] = g_mu;
-            draw[d] = g_lv * clamp_grad_f(raw[d], lv_min, lv_max);
+            float sigma = sdr ? sdr[d] : expert_sigma_f(raw[d], lv_min, lv_max);
+            expert_backward_f(&dmu[d], &draw[d], mu[d], raw[d], sigma, dzr ? dzr[d] : 0.0f,
+                              er ? er[d] : 0.0f, wkl, ws2, lv_min, lv_max);
         }
     }
 }
@@ -324,7 +292,7 @@ static double cpu_mse(float *dpred, const float *pred, const float *y, int b, fl
         float diff = pred[r] - y[r];
         loss += (double)diff * diff;
         if (dpred)
-            dpred[r] = scale * 2.0f * diff / (float)b;
+            dpred[r] = mse_grad_f(diff, scale, b);
     }
     return loss / b;
 }
@@ -332,38 +300,16 @@ static double cpu_mse(float *dpred, const float *pred, const float *y, int b, fl
 static double cpu_cross_entropy(float *dlogits, float *prob, const float *logits,
                                 const int32_t *cls, int b, int c, float scale) {
     double loss = 0.0;
-    for (int r = 0; r < b; r++) {
-        const float *l = logits + (size_t)r * c;
-        float *pr = prob + (size_t)r * c;
-        float mx = -FLT_MAX;
-        for (int j = 0; j < c; j++)
-            mx = l[j] > mx ? l[j] : mx;
-        double total = 0.0;
-        for (int j = 0; j < c; j++) {
-            pr[j] = expf(l[j] - mx);
-            total += pr[j];
-        }
-        for (int j = 0; j < c; j++)
-            pr[j] = (float)(pr[j] / total);
-        loss += -(double)(l[cls[r]] - mx) + log(total);
-        if (dlogits)
-            for (int j = 0; j < c; j++)
-                dlogits[(size_t)r * c + j] =
-                    scale * (pr[j] - (j == cls[r] ? 1.0f : 0.0f)) / (float)b;
-    }
+    for (int r = 0; r < b; r++)
+        loss += cross_entropy_row_f(dlogits ? dlogits + (size_t)r * c : NULL, prob + (size_t)r * c,
+                                    logits + (size_t)r * c, c, cls[r], scale, b);
     return loss / b;
 }
 
 EUAR_VECTOR_CLONES
 static void cpu_adam(float *p, float *m, float *v, float *g, size_t n, float lr, float beta1,
                      float beta2, float eps, float wd, int t) {
-    AdamStep a;
-    a.beta1 = beta1;
-    a.beta2 = beta2;
-    a.step_size = lr / (1.0f - powf(beta1, (float)t));
-    a.inv_sqrt_c2 = 1.0f / sqrtf(1.0f - powf(beta2, (float)t));
-    a.eps = eps;
-    a.decay = lr * wd;
+    AdamStep a = adam_step_make(lr, beta1, beta2, eps, wd, t);
     /* Restrict-qualified copies let the compiler vectorise the loop: the four arrays are
      * distinct allocations of the parameter table. */
     float *restrict pr = p, *restrict mr = m, *restrict vr = v, *restrict gr = g;
@@ -396,6 +342,7 @@ static const Backend cpu_backend = {
     .download = cpu_copy,
     .zero = cpu_zero,
     .gemm = cpu_gemm,
+    .gemm_strided_batched = cpu_gemm_strided_batched,
     .bias_add = cpu_bias_add,
     .bias_grad = cpu_bias_grad,
     .scale = cpu_scale,

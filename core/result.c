@@ -58,6 +58,36 @@ static cJSON *routing_object(const ResultInfo *info, const TrainResult *r,
     return routing;
 }
 
+/* Writes a CUDA-encoded version (1000 major + 10 minor) as "major.minor". */
+static void add_cuda_version(cJSON *obj, const char *key, int v) {
+    char text[32];
+    snprintf(text, sizeof(text), "%d.%d", v / 1000, (v % 1000) / 10);
+    cJSON_AddStringToObject(obj, key, text);
+}
+
+/* The device that ran the training: its kind and name, and for CUDA the driver, runtime
+ * (toolkit), cuBLAS and cuRAND versions, compute capability and memory. */
+static cJSON *device_object(const BackendInfo *d) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", d ? d->device : "cpu");
+    cJSON_AddStringToObject(o, "name", d ? d->name : "unknown CPU");
+    if (!d || strcmp(d->device, "cuda") != 0)
+        return o;
+    add_cuda_version(o, "driver_version", d->driver_version);
+    add_cuda_version(o, "runtime_version", d->runtime_version);
+    char text[32];
+    snprintf(text, sizeof(text), "%d.%d.%d", d->cublas_version / 10000,
+             (d->cublas_version % 10000) / 100, d->cublas_version % 100);
+    cJSON_AddStringToObject(o, "cublas_version", text);
+    snprintf(text, sizeof(text), "%d.%d.%d", d->curand_version / 1000,
+             (d->curand_version % 1000) / 100, d->curand_version % 100);
+    cJSON_AddStringToObject(o, "curand_version", text);
+    snprintf(text, sizeof(text), "%d.%d", d->compute_major, d->compute_minor);
+    cJSON_AddStringToObject(o, "compute_capability", text);
+    cJSON_AddNumberToObject(o, "memory_mb", (double)(d->memory_bytes >> 20));
+    return o;
+}
+
 int result_write(const char *path, const ResultInfo *info, const Settings *s,
                  const TrainResult *r) {
     cJSON *root = cJSON_CreateObject();
@@ -153,6 +183,7 @@ int result_write(const char *path, const ResultInfo *info, const Settings *s,
     cJSON_AddNumberToObject(root, "time_s", r->time_s);
     cJSON_AddNumberToObject(root, "samples_per_s", r->samples_per_s);
     cJSON_AddStringToObject(root, "backend", info->backend);
+    cJSON_AddItemToObject(root, "device", device_object(info->device));
     cJSON_AddNumberToObject(root, "threads", s->threads);
     cJSON *build = cJSON_AddObjectToObject(root, "build");
     cJSON_AddStringToObject(build, "version", EUAR_VERSION);

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "backend.h"
 #include "trainer.h"
 
 #define EUAR_RESULT_FORMAT "euar-bench-result"
@@ -25,6 +26,7 @@ typedef struct {
     const char *modality_names[EUAR_MODEL_MAX_MODALITIES];
     uint64_t data_checksum;
     const char *backend;
+    const BackendInfo *device; /* what ran it, or NULL (written as the CPU) */
     /* Test-time conditions: the selected model evaluated on the corrupted test split. */
     int condition_count;
     const char *condition_label[EUAR_RESULT_MAX_CONDITIONS];

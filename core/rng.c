@@ -4,6 +4,8 @@
 
 #include <Random123/philox.h>
 
+#include "elementwise.h"
+
 RngStream rng_stream(uint64_t seed, RngPurpose purpose) {
     /* The seed fills the key; the purpose is folded into the high word through a multiply
      * by the golden-ratio constant so neighbouring purposes give unrelated keys. */
@@ -29,25 +31,16 @@ void rng_block(RngStream s, uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, 
 }
 
 float rng_word_to_uniform(uint32_t w) {
-    /* 24 high bits, offset by half a step: values lie in (0, 1) exclusive. */
-    return ((float)(w >> 8) + 0.5f) * (1.0f / 16777216.0f);
+    return uniform_from_word_f(w);
 }
 
 void rng_fill_normal(RngStream s, uint32_t c0, uint32_t c1, float *out, size_t n) {
+    /* Block i / 4 sits at counter (c0, c1, low and high word of i / 4); the CUDA backend
+     * draws the same blocks (ops_cuda_random.cu). */
     uint32_t w[4];
     for (size_t i = 0; i < n; i += 4) {
         rng_block(s, c0, c1, (uint32_t)(i >> 2), (uint32_t)((uint64_t)i >> 34), w);
-        for (int pair = 0; pair < 2; pair++) {
-            float u1 = rng_word_to_uniform(w[2 * pair]);
-            float u2 = rng_word_to_uniform(w[2 * pair + 1]);
-            float r = sqrtf(-2.0f * logf(u1));
-            float t = 6.28318530717958647692f * u2;
-            size_t j = i + 2 * (size_t)pair;
-            if (j < n)
-                out[j] = r * cosf(t);
-            if (j + 1 < n)
-                out[j + 1] = r * sinf(t);
-        }
+        normal_block_f(out, i, n, w);
     }
 }
 

@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Purposes keep the streams of one seed independent of each other. */
 typedef enum {
     EUAR_RNG_INIT = 1,    /* parameter initialisation */
@@ -48,5 +52,9 @@ uint32_t rng_below(RngStream s, uint32_t c0, uint32_t c1, uint32_t c2, uint32_t 
 
 /* Fisher-Yates permutation of 0..n-1 drawn from counter (c0, ...). */
 void rng_permutation(RngStream s, uint32_t c0, uint32_t c1, int32_t *perm, int32_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -252,6 +252,7 @@ typedef struct {
     int shard_index;     /* with shard_count > 0: run only the selected cells at positions */
     int shard_count;     /* k with k % shard_count == shard_index (suites/suite_slurm.h) */
     const char *cells;   /* cell list file of suite_cells_write_list() replacing --only, or NULL */
+    const char *device;  /* --device of every cell, or NULL for the train default (cpu) */
 } SuiteRunOptions;
 
 /* Checks every dataset with cells[todo[0..n-1]] to run before anything is written, so that an

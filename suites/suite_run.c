@@ -36,8 +36,19 @@ typedef struct {
 /* Starts the worker of one cell with stdout and stderr in DIR/logs/<hash>.log, the command
  * line on the first line of the log, and one BLAS thread. Returns the pid, or -1 with
  * err_set() when fork fails. */
-static pid_t worker_start(const SuiteCell *c, const char *exe, const char *dir) {
+static pid_t worker_start(const SuiteCell *c, const char *exe, const char *dir,
+                          const char *device) {
     char **argv = suite_cell_argv(c, exe, dir);
+    if (device) {
+        /* --device is not part of the cell's settings or hash: it picks where the cell runs. */
+        size_t n = 0;
+        while (argv[n])
+            n++;
+        argv = xrealloc(argv, (n + 3) * sizeof(char *));
+        argv[n] = xstrdup("--device");
+        argv[n + 1] = xstrdup(device);
+        argv[n + 2] = NULL;
+    }
     TextBuf command = {0};
     for (char **p = argv; *p; p++) {
         text_append_quoted(&command, *p);
@@ -231,7 +242,8 @@ static int claim_or_skip(const SuiteCell *c, const char *dir, int *lock_fd, RunC
 /* Runs the cells listed in `todo` with up to `jobs` workers. With `claim`, each cell is first
  * claimed with claim_or_skip() and its lock is held until its worker ends. */
 static int run_cells(const SuiteCell *cells, const int *todo, int n, int jobs, const char *exe,
-                     const char *dir, int claim, RunCounts *counts) {
+                     const char *dir, const char *device, int claim,
+                     RunCounts *counts) {
     jobs = EUAR_MAX(1, EUAR_MIN(jobs, n));
     Worker *workers = xcalloc((size_t)jobs, sizeof(Worker));
     int next = 0, running = 0, done = 0;
@@ -246,7 +258,7 @@ static int run_cells(const SuiteCell *cells, const int *todo, int n, int jobs, c
                 next++;
                 continue;
             }
-            pid_t pid = worker_start(&cells[todo[next]], exe, dir);
+            pid_t pid = worker_start(&cells[todo[next]], exe, dir, device);
             if (pid < 0) {
                 /* A failed fork counts as a failed cell; the suite goes on with the others. */
                 LOG_ERROR("%s", err_get());
@@ -547,7 +559,8 @@ int suite_run(const Suite *s, const SuiteRunOptions *opt) {
     fprintf(stderr, "suite %s%s%s: %d cells, %d finished, %d to run with %d worker process%s; "
             "results in %s\n", s->name, opt->quick ? " (quick)" : "", shard_text, n,
             counts.skipped, ntodo, workers, workers == 1 ? "" : "es", opt->results);
-    run_cells(cells, todo, ntodo, opt->jobs, opt->exe, opt->results, shard, &counts);
+    run_cells(cells, todo, ntodo, opt->jobs, opt->exe, opt->results, opt->device, shard,
+              &counts);
     char busy[64] = "";
     if (counts.busy > 0)
         snprintf(busy, sizeof(busy), ", skipped %d running in another process", counts.busy);

@@ -117,6 +117,10 @@ char *suite_slurm_script(const Suite *s, const char *file, const SuiteRunOptions
     text_append_quoted(&t, file);
     text_printf(&t, "%s --results ", opt->quick ? " --quick" : "");
     text_append_quoted(&t, opt->results);
+    if (opt->device) {
+        text_printf(&t, " --device ");
+        text_append_quoted(&t, opt->device);
+    }
     text_printf(&t, " --jobs %d \\\n    --shard \"$task/%d\" --cells ", opt->jobs, tasks);
     text_append_quoted(&t, paths->cells);
     text_printf(&t, "\nrc=$?\necho \"$rc\" > ");
