@@ -215,5 +215,23 @@ check "import-mvsa says 0 train words" grep -q "and 0 train words with count" \
 check "inspect counts 1 unavailable text" \
     grep -qE "text +tokens .*available 16/17" "$work/odd-inspect.txt"
 
+# Counts of one take the singular: one train word, one unknown word, one empty text.
+mkdir -p "$work/mvsa-one"
+cp -r "$work/mvsa/data" "$work/mvsa-one/"
+printf '{"id": "1", "label": "positive", "text": "good", "img": "data/100.png"}\n' \
+    >"$work/mvsa-one/train.jsonl"
+printf '{"id": "2", "label": "neutral", "text": "", "img": "data/101.png"}\n' \
+    >"$work/mvsa-one/dev.jsonl"
+printf '{"id": "3", "label": "negative", "text": "bad", "img": "data/102.png"}\n' \
+    >"$work/mvsa-one/test.jsonl"
+"$EUAR" data import-mvsa "$work/mvsa-one" --out "$work/one.h5" >"$work/one.log" 2>&1
+check "import-mvsa of one word per split exits 0" test $? -eq 0
+check "import-mvsa says '1 train word with'" grep -q "and 1 train word with count" \
+    "$work/one.log"
+check "import-mvsa says '1 word mapped'" grep -q "; 1 word mapped to the unknown id 2" \
+    "$work/one.log"
+check "import-mvsa says '1 empty text'" grep -q "; 1 empty text (stored as unavailable)" \
+    "$work/one.log"
+
 echo "e2e import: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -181,6 +181,8 @@ expect_error duplicate-ids mmsa dup_ids.pkl \
     "sample id 'a_b-c\$_\$1' appears twice, at train[1] and test[1]"
 expect_error negative-length mmsa negative_length.pkl \
     "test: audio_lengths: length -1 of sample 'test_b-1' is negative"
+expect_error nan-label mmsa nan_label.pkl \
+    "labels must be finite, so fix or drop the sample (1 such label)"
 expect_error code-in-pickle mmsa evil.pkl "the pickle refers to 'os.system'"
 check "the pickle's code did not run" test ! -e "$fixtures/evil-ran"
 expect_error mib-width mib mib_width.pkl "visual is 6 wide but 5 in train[0]"
