@@ -18,4 +18,15 @@ int cmd_data_import_pickle(int argc, char **argv);
 int cmd_data_import_nyud(int argc, char **argv);
 int cmd_data_import_mvsa(int argc, char **argv);
 
+/* The options a parser has met so far, for rejecting an option given twice (instead of
+ * keeping the last value silently). Zero-initialise before use. */
+typedef struct {
+    const char *names[32];
+    int count;
+} OptionsSeen;
+
+/* Records `option`. Returns 0, or -1 with err_set() ("--text given twice") when it was
+ * recorded before. */
+int options_seen_add(OptionsSeen *seen, const char *option);
+
 #endif

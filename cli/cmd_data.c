@@ -241,14 +241,26 @@ static void print_regression_labels(const Dataset *ds) {
     }
 }
 
+/* Prints `text` left-aligned in `width` columns, counting UTF-8 code points instead of
+ * bytes, so that names such as "café" keep the columns after them aligned. */
+static void print_padded(const char *text, int width) {
+    int points = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        points += (*p & 0xC0) != 0x80; /* continuation bytes do not start a code point */
+    printf("%s%*s", text, EUAR_MAX(width - points, 0), "");
+}
+
 static void print_class_labels(const Dataset *ds) {
     int *counts = xcalloc((size_t)ds->num_classes * EUAR_SPLIT_COUNT, sizeof(int));
     for (int i = 0; i < ds->n; i++)
         counts[ds->split[i] * ds->num_classes + ds->classes[i]]++;
     printf("%-29s %7s %7s %7s\n", "classes", "train", "valid", "test");
-    for (int c = 0; c < ds->num_classes; c++)
-        printf("  %2d %-24s %7d %7d %7d\n", c, ds->class_names[c], counts[c],
-               counts[ds->num_classes + c], counts[2 * ds->num_classes + c]);
+    for (int c = 0; c < ds->num_classes; c++) {
+        printf("  %2d ", c);
+        print_padded(ds->class_names[c], 24);
+        printf(" %7d %7d %7d\n", counts[c], counts[ds->num_classes + c],
+               counts[2 * ds->num_classes + c]);
+    }
     free(counts);
 }
 

@@ -12,7 +12,8 @@ static void usage_import_csd(FILE *f) {
     fprintf(f,
             "usage: euar data import-csd [--text FILE] [--audio FILE] [--vision FILE]\n"
             "                            --labels FILE --folds mosi|mosei|FILE --out FILE\n"
-            "                            [--steps T] [--name NAME] [--strict]\n\n"
+            "                            [--steps T] [--name NAME] [--strict]\n"
+            "                            [--nonfinite-rows keep|skip]\n\n"
             "Converts CMU-MultimodalSDK computational sequences (.csd) into a regression\n"
             "dataset. Each label row of a video is a sample with id '<video>[<row>]' and its\n"
             "sentiment (the first label column) as label. The rows of a modality that overlap\n"
@@ -30,7 +31,12 @@ static void usage_import_csd(FILE *f) {
             "  --name NAME     dataset name (default cmu-mosi or cmu-mosei for standard\n"
             "                  folds, else the output file name)\n"
             "  --strict        fail on a segment that a modality lacks, instead of dropping\n"
-            "                  and counting it\n");
+            "                  and counting it\n"
+            "  --nonfinite-rows keep|skip\n"
+            "                  rows with NaN or Inf (COVAREP's -inf frames) in a step that\n"
+            "                  averages several rows: keep them, which makes the step\n"
+            "                  non-finite (default), or leave them out of the mean and count\n"
+            "                  them\n");
 }
 
 static int fail(void) {
@@ -49,11 +55,21 @@ static int parse_steps(const char *text, int *steps) {
     return 0;
 }
 
+static int parse_nonfinite_rows(const char *text, int *skip) {
+    if (strcmp(text, "keep") != 0 && strcmp(text, "skip") != 0)
+        return err_set("--nonfinite-rows: '%s' is invalid; use 'keep' or 'skip'", text);
+    *skip = strcmp(text, "skip") == 0;
+    return 0;
+}
+
 static int parse_options(int argc, char **argv, CsdImportOptions *o) {
     memset(o, 0, sizeof(*o));
     o->steps = 50;
+    OptionsSeen seen = {{0}, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (strncmp(a, "--", 2) == 0 && options_seen_add(&seen, a) != 0)
+            return -1;
         if (strcmp(a, "--strict") == 0) {
             o->strict = 1;
             continue;
@@ -70,14 +86,17 @@ static int parse_options(int argc, char **argv, CsdImportOptions *o) {
             slot = &o->out_path;
         else if (strcmp(a, "--name") == 0)
             slot = &o->name;
-        if (!slot && strcmp(a, "--steps") != 0)
+        int steps = strcmp(a, "--steps") == 0, rows = strcmp(a, "--nonfinite-rows") == 0;
+        if (!slot && !steps && !rows)
             return err_set("unknown option '%s'; see 'euar data import-csd --help'", a);
         if (i + 1 >= argc)
             return err_set("%s needs a value", a);
         const char *v = argv[++i];
         if (slot)
             *slot = v;
-        else if (parse_steps(v, &o->steps) != 0)
+        else if (steps && parse_steps(v, &o->steps) != 0)
+            return -1;
+        else if (rows && parse_nonfinite_rows(v, &o->skip_nonfinite_rows) != 0)
             return -1;
     }
     return 0;
@@ -101,16 +120,24 @@ static void print_warnings(const CsdImportOptions *o, const CsdImportReport *r) 
                      csd_modality_names[m], r->missing[m], plural(r->missing[m]),
                      csd_modality_names[m], r->first_missing[m]);
     if (r->clipped_labels > 0)
-        LOG_WARN("clipped %d label%s outside [-3, 3] (min %.3g, max %.3g) to the range that "
-                 "the dataset format allows",
-                 r->clipped_labels, plural(r->clipped_labels), r->label_min, r->label_max);
+        LOG_WARN("clipped %d label%s outside [-3, 3] (min %.3g, max %.3g of the clipped) to "
+                 "the range that the dataset format allows",
+                 r->clipped_labels, plural(r->clipped_labels), r->clipped_min, r->clipped_max);
+    for (int m = 0; m < CSD_MODALITIES; m++)
+        if (r->skipped_rows[m] > 0)
+            LOG_WARN("%s: left %zu row%s with NaN or Inf out of averaged steps "
+                     "(--nonfinite-rows skip)",
+                     csd_modality_names[m], r->skipped_rows[m], plural(r->skipped_rows[m]));
     for (int m = 0; m < CSD_MODALITIES; m++)
         if (r->nonfinite[m] > 0)
             LOG_WARN("%s: kept %zu non-finite value%s (NaN or Inf) in %d sample%s; load the "
                      "file with '--nonfinite zero' (euar train, euar data inspect) to replace "
-                     "them with 0, or clean the source features",
+                     "them with 0, or clean the source features%s",
                      csd_modality_names[m], r->nonfinite[m], plural(r->nonfinite[m]),
-                     r->nonfinite_samples[m], plural((size_t)r->nonfinite_samples[m]));
+                     r->nonfinite_samples[m], plural((size_t)r->nonfinite_samples[m]),
+                     o->skip_nonfinite_rows ? ""
+                                            : "; '--nonfinite-rows skip' leaves such rows "
+                                              "out of averaged steps");
 }
 
 static void print_summary(const CsdImportOptions *o, const CsdImportReport *r) {
@@ -123,7 +150,8 @@ static void print_summary(const CsdImportOptions *o, const CsdImportReport *r) {
         printf("modality  %-7s [%d, %d, %d] from %s", csd_modality_names[m], r->samples,
                o->steps, r->dims[m], o->modality_paths[m]);
         if (r->averaged[m] > 0)
-            printf(" (%d samples with more than %d rows averaged)", r->averaged[m], o->steps);
+            printf(" (%d sample%s with more than %d row%s averaged)", r->averaged[m],
+                   plural((size_t)r->averaged[m]), o->steps, plural((size_t)o->steps));
         printf("\n");
     }
     printf("wrote %s to %s: %d samples (train %d, valid %d, test %d)\n", r->name, o->out_path,

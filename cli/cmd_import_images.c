@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "core/common.h"
 #include "datasets/import_images.h"
+#include "datasets/import_util.h"
 
 static void usage_import_nyud(FILE *f) {
     fprintf(f, "usage: euar data import-nyud ROOT --out FILE [--size N] [--seed N]\n"
@@ -48,6 +49,11 @@ static void usage_import_mvsa(FILE *f) {
             IMPORT_DEFAULT_SIZE, MVSA_DEFAULT_MAX_TOKENS);
 }
 
+/* Returns the plural ending for a count. */
+static const char *plural(long n) {
+    return n == 1 ? "" : "s";
+}
+
 static int fail(void) {
     fprintf(stderr, "euar: error: %s\n", err_get());
     return 1;
@@ -64,8 +70,8 @@ static int parse_long(const char *option, const char *text, long lo, long hi, lo
 }
 
 static int parse_name(const char *text, const char **out) {
-    if (text[0] == '\0' || strlen(text) > 63)
-        return err_set("--name: '%s' must have 1 to 63 characters", text);
+    if (import_check_name(text) != 0)
+        return -1;
     *out = text;
     return 0;
 }
@@ -81,6 +87,7 @@ static int parse_import_args(int argc, char **argv, int nyud, ImportArgs *a) {
     memset(a, 0, sizeof(*a));
     nyud_import_defaults(&a->nyud);
     mvsa_import_defaults(&a->mvsa);
+    OptionsSeen seen = {{0}, 0};
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
         if (opt[0] != '-') {
@@ -98,6 +105,8 @@ static int parse_import_args(int argc, char **argv, int nyud, ImportArgs *a) {
                                strcmp(opt, "--min-count") == 0));
         if (!known)
             return err_set("unknown option '%s'; see --help", opt);
+        if (options_seen_add(&seen, opt) != 0)
+            return -1;
         if (i + 1 >= argc)
             return err_set("%s needs a value", opt);
         const char *v = argv[++i];
@@ -182,6 +191,16 @@ int cmd_data_import_nyud(int argc, char **argv) {
            "seed %llu\n",
            a.nyud.size, a.nyud.size, a.nyud.size, a.nyud.size, a.nyud.valid_fraction,
            (unsigned long long)a.nyud.seed);
+    if (s.ignored_folders > 0)
+        LOG_INFO("%s: ignored %d folder%s besides train/ and test/ (%s); only train/ and "
+                 "test/ are read, and valid comes from train/",
+                 a.input, s.ignored_folders, plural(s.ignored_folders), s.ignored_names);
+    if (s.classes_without_test > 0)
+        LOG_WARN("%d class%s of train/ %s no test images (the first is '%s'); the test "
+                 "metrics do not cover %s",
+                 s.classes_without_test, s.classes_without_test == 1 ? "" : "es",
+                 s.classes_without_test == 1 ? "has" : "have", s.first_class_without_test,
+                 s.classes_without_test == 1 ? "it" : "them");
     return 0;
 }
 
@@ -191,16 +210,30 @@ int cmd_data_import_mvsa(int argc, char **argv) {
     int rc = run_import(argc, argv, 0, &a, &s);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
+    int words = s.vocab - TOKEN_FIRST_WORD;
     printf("modalities image [3, %d, %d] and text [%d] tokens; vocabulary %d: 3 reserved ids "
-           "and %d train words with count >= %d\n",
-           a.mvsa.size, a.mvsa.size, a.mvsa.max_tokens, s.vocab, s.vocab - TOKEN_FIRST_WORD,
+           "and %d train word%s with count >= %d\n",
+           a.mvsa.size, a.mvsa.size, a.mvsa.max_tokens, s.vocab, words, plural(words),
            a.mvsa.min_count);
-    printf("text: longest %d words; %ld words mapped to the unknown id 2 (not in the "
-           "vocabulary); %d empty texts\n",
-           s.longest, s.unknown_words, s.empty_texts);
+    printf("text: longest %d word%s; %ld word%s mapped to the unknown id 2 (not in the "
+           "vocabulary); %d empty text%s (stored as unavailable)\n",
+           s.longest, plural(s.longest), s.unknown_words, plural(s.unknown_words),
+           s.empty_texts, plural(s.empty_texts));
     if (s.truncated > 0)
-        fprintf(stderr, "euar: warning: %d texts have more than %d words and were truncated "
-                        "(longest %d); raise --max-tokens to keep them whole\n",
-                s.truncated, a.mvsa.max_tokens, s.longest);
+        LOG_WARN("%d text%s %s more than %d word%s and %s truncated (longest %d); raise "
+                 "--max-tokens to keep them whole",
+                 s.truncated, plural(s.truncated), s.truncated == 1 ? "has" : "have",
+                 a.mvsa.max_tokens, plural(a.mvsa.max_tokens),
+                 s.truncated == 1 ? "was" : "were", s.longest);
+    if (words == 0)
+        LOG_WARN("--min-count %d leaves no train word in the vocabulary, so every word maps "
+                 "to the unknown id 2; lower --min-count",
+                 a.mvsa.min_count);
+    if (s.invalid_utf8 > 0)
+        LOG_WARN("%d text%s %s not valid UTF-8 (the first in sample '%s'), for example a "
+                 "Latin-1 byte; such bytes separate words and never become tokens, so convert "
+                 "the files to UTF-8 (iconv -f latin1 -t utf-8)",
+                 s.invalid_utf8, plural(s.invalid_utf8), s.invalid_utf8 == 1 ? "is" : "are",
+                 s.first_invalid_utf8);
     return 0;
 }

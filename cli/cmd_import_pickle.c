@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "core/common.h"
+#include "datasets/import_util.h"
 
 #define IMPORT_PICKLE_PYTHON "/usr/bin/python3"
 #define IMPORT_PICKLE_SCRIPT "import_pickle.py"
@@ -39,7 +40,8 @@ static void usage_import_pickle(FILE *f) {
             "                    NaN and Inf in features: keep them (default; load the file with\n"
             "                    --nonfinite zero) or store 0 (needed by suites)\n"
             "  --max-steps T     mib only: keep at most T words per sample (default: all)\n\n"
-            "Environment: EUAR_PYTHON overrides the interpreter (default %s).\n",
+            "Environment: EUAR_PYTHON overrides the interpreter (default %s); a name\n"
+            "without '/' such as python3 is looked up in PATH.\n",
             IMPORT_PICKLE_PYTHON, IMPORT_PICKLE_SCRIPT, IMPORT_PICKLE_PYTHON);
 }
 
@@ -74,16 +76,47 @@ static int find_script(char *out, size_t cap) {
                    IMPORT_PICKLE_SCRIPT, searched);
 }
 
+static int check_max_steps(const char *text) {
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < 0 || v > INT32_MAX)
+        return err_set("--max-steps: '%s' is invalid; use a non-negative integer (0 keeps "
+                       "every word)",
+                       text);
+    return 0;
+}
+
+/* Checks one option value the way the script would, so that every bad value gives one
+ * "euar: error:" line and exit status 1 before Python starts. */
+static int check_value(const char *option, const char *value) {
+    if (strcmp(option, "--nonfinite") == 0 && strcmp(value, "keep") != 0 &&
+        strcmp(value, "zero") != 0)
+        return err_set("--nonfinite: '%s' is invalid; use 'keep' or 'zero' (lowercase)", value);
+    if (strcmp(option, "--max-steps") == 0)
+        return check_max_steps(value);
+    if (strcmp(option, "--name") == 0)
+        return import_check_name(value);
+    if (strcmp(option, "--out") == 0)
+        return import_check_out(value);
+    return 0;
+}
+
 /* Checks the arguments that the script would reject only after loading the pickle. */
 static int check_arguments(int argc, char **argv, const char **out_path) {
     const char *format = NULL, *in = NULL, *out = NULL;
+    OptionsSeen seen = {{0}, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int takes_value = strcmp(a, "--format") == 0 || strcmp(a, "--out") == 0 ||
                           strcmp(a, "--name") == 0 || strcmp(a, "--nonfinite") == 0 ||
                           strcmp(a, "--max-steps") == 0;
+        if (takes_value && options_seen_add(&seen, a) != 0)
+            return -1;
         if (takes_value && i + 1 >= argc)
             return err_set("%s needs a value; see --help", a);
+        if (takes_value && check_value(a, argv[i + 1]) != 0)
+            return -1;
         if (strcmp(a, "--format") == 0)
             format = argv[++i];
         else if (strcmp(a, "--out") == 0)
@@ -133,6 +166,17 @@ int cmd_data_import_pickle(int argc, char **argv) {
     const char *python = getenv("EUAR_PYTHON");
     if (!python || !python[0])
         python = IMPORT_PICKLE_PYTHON;
+    char found[PATH_MAX];
+    if (!strchr(python, '/')) {
+        if (!find_program(python, found, sizeof(found))) {
+            fprintf(stderr,
+                    "euar: error: EUAR_PYTHON=%s: not found in PATH; set EUAR_PYTHON to the "
+                    "full path of a Python 3 with numpy and h5py, or unset it to use %s\n",
+                    python, IMPORT_PICKLE_PYTHON);
+            return 1;
+        }
+        python = found;
+    }
     if (access(python, X_OK) != 0) {
         fprintf(stderr,
                 "euar: error: %s: %s; install Debian's python3, python3-numpy and "

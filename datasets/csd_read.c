@@ -192,6 +192,7 @@ static int open_root(CsdFile *f, const char *option) {
 int csd_open(CsdFile *f, const char *path, const char *option) {
     memset(f, 0, sizeof(*f));
     f->path = path;
+    f->option = option;
     f->file = H5I_INVALID_HID;
     f->data = H5I_INVALID_HID;
     h5_silence_errors();
@@ -239,9 +240,9 @@ static double *read_doubles(const CsdFile *f, int e, const char *name, size_t co
     if (rc < 0) {
         char why[256];
         h5_last_error(why, sizeof(why));
-        err_set("%s: /%s/data/%s: reading failed (HDF5: %s); the file may be truncated or "
+        err_set("%s %s: /%s/data/%s: reading failed (HDF5: %s); the file may be truncated or "
                 "damaged, download it again",
-                f->path, f->root, rel, why[0] ? why : "no detail");
+                f->option, f->path, f->root, rel, why[0] ? why : "no detail");
         free(out);
         return NULL;
     }
@@ -253,7 +254,8 @@ int csd_read_entry(const CsdFile *f, int e, int *rows, double **intervals, doubl
     snprintf(rel, sizeof(rel), "%s/intervals", f->entries[e]);
     hid_t d = H5Dopen2(f->data, rel, H5P_DEFAULT);
     if (d < 0)
-        return err_set("%s: /%s/data/%s cannot be opened", f->path, f->root, rel);
+        return err_set("%s %s: /%s/data/%s cannot be opened", f->option, f->path, f->root,
+                       rel);
     hsize_t dims[2] = {0, 0};
     hid_t space = H5Dget_space(d);
     H5Sget_simple_extent_dims(space, dims, NULL);
@@ -267,9 +269,9 @@ int csd_read_entry(const CsdFile *f, int e, int *rows, double **intervals, doubl
     for (int i = 0; i < n; i++) {
         double start = iv[2 * i], end = iv[2 * i + 1];
         if (!isfinite(start) || !isfinite(end) || end < start) {
-            err_set("%s: /%s/data/%s/intervals: row %d is [%g, %g]; an interval needs finite "
-                    "start <= end in seconds",
-                    f->path, f->root, f->entries[e], i, start, end);
+            err_set("%s %s: /%s/data/%s/intervals: row %d is [%g, %g]; an interval needs "
+                    "finite start <= end in seconds",
+                    f->option, f->path, f->root, f->entries[e], i, start, end);
             free(iv);
             return -1;
         }

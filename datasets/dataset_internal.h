@@ -84,4 +84,10 @@ void h5_silence_errors(void);
 /* Copies the innermost message of HDF5's current error stack into buf ("" if none). */
 void h5_last_error(char *buf, size_t cap);
 
+/* Recognise input files of the importers given to the reader in place of a dataset file
+ * (datasets/foreign_file.c). Each returns -1 with err_set() naming the importer to run when
+ * `path` is such a file, else 0 and leaves the message alone. */
+int foreign_pickle_error(const char *path);
+int foreign_csd_error(hid_t file, const char *path);
+
 #endif

@@ -260,6 +260,8 @@ static void free_strings(char **s, int n) {
 
 static int read_header(Reader *r, Dataset *ds) {
     char *text = NULL;
+    if (H5Aexists(r->file, "format") <= 0 && foreign_csd_error(r->file, r->path) != 0)
+        return -1;
     if (read_attr_string(r, r->file, "/", "format", &text) != 0)
         return -1;
     if (strcmp(text, EUAR_FORMAT_NAME) != 0) {
@@ -680,6 +682,8 @@ static int load_file(const char *path, const DatasetLoadOptions *opt, int header
     H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
     r.file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);
+    if (r.file < 0 && foreign_pickle_error(path) != 0)
+        return -1;
     if (r.file < 0)
         return err_set("%s: not an HDF5 file or truncated; regenerate it with 'euar data' or "
                        "copy it again",

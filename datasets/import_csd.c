@@ -12,11 +12,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/common.h"
 #include "datasets/dataset_internal.h"
 #include "datasets/import_csd.h"
+#include "datasets/import_util.h"
 
 const char *const csd_modality_names[CSD_MODALITIES] = {"text", "audio", "vision"};
 static const char *const option_names[CSD_MODALITIES] = {"--text", "--audio", "--vision"};
@@ -32,7 +32,6 @@ typedef struct {
 /* One input sequence with its entries indexed by video id. */
 typedef struct {
     CsdFile file;
-    const char *option;  /* option name for messages */
     char **videos;     /* [num_entries] video id of each entry */
     int *by_video;     /* entry indices sorted by video id, then name */
     VideoRows cache;
@@ -76,7 +75,6 @@ static int compare_by_video(const void *a, const void *b) {
 
 static int source_open(Source *s, const char *path, const char *option) {
     memset(s, 0, sizeof(*s));
-    s->option = option;
     if (csd_open(&s->file, path, option) != 0)
         return -1;
     int n = s->file.num_entries;
@@ -142,7 +140,7 @@ static int source_load(Source *s, const char *video, int with_features) {
                            with_features ? &part_ft : NULL) != 0) {
             free(iv);
             free(ft);
-            return err_prefix("%s", s->option);
+            return -1;
         }
         iv = xrealloc(iv, (size_t)(rows + r) * 2 * sizeof(double) + sizeof(double));
         memcpy(iv + (size_t)rows * 2, part_iv, (size_t)r * 2 * sizeof(double));
@@ -197,24 +195,59 @@ static void bin_bounds(int n, int t, int j, int *first, int *last) {
     *last = (int)((long long)(j + 1) * n / t);
 }
 
+static int row_is_finite(const VideoRows *v, int row, int d) {
+    const double *x = v->features + (size_t)row * (size_t)d;
+    for (int k = 0; k < d; k++)
+        if (!isfinite(x[k]))
+            return 0;
+    return 1;
+}
+
+/* Writes the mean of rows idx[first..last) of `v` to `step` [D], summing in `sum` [D]. With
+ * `skip_nonfinite`, rows with a NaN or Inf value are left out and added to *skipped, unless
+ * every row of the group has one: then the plain mean is kept, non-finite. */
+static void average_rows(float *step, double *sum, const VideoRows *v, const int *idx,
+                         int first, int last, int d, int skip_nonfinite, size_t *skipped) {
+    int used = 0;
+    memset(sum, 0, (size_t)d * sizeof(double));
+    for (int r = first; r < last; r++) {
+        if (skip_nonfinite && !row_is_finite(v, idx[r], d))
+            continue;
+        const double *x = v->features + (size_t)idx[r] * (size_t)d;
+        for (int k = 0; k < d; k++)
+            sum[k] += x[k];
+        used++;
+    }
+    if (used == 0) {
+        for (int r = first; r < last; r++)
+            for (int k = 0; k < d; k++)
+                sum[k] += v->features[(size_t)idx[r] * (size_t)d + (size_t)k];
+        used = last - first;
+    } else {
+        *skipped += (size_t)(last - first - used);
+    }
+    for (int k = 0; k < d; k++)
+        step[k] = (float)(sum[k] / used);
+}
+
 /* Fills one sample [T, D] from the rows `idx[0..n)` of `v`: row by row when n <= T, else
- * averaged in T groups; steps from min(n, T) on are 0. Returns the non-finite count. */
-static size_t fill_sample(float *out, const VideoRows *v, const int *idx, int n, int t, int d) {
+ * averaged in T groups (see average_rows()); steps from min(n, T) on are 0. Returns the
+ * count of non-finite values written and adds the rows left out to *skipped. */
+static size_t fill_sample(float *out, const VideoRows *v, const int *idx, int n, int t, int d,
+                          int skip_nonfinite, size_t *skipped) {
     size_t bad = 0;
+    double *sum = xmalloc((size_t)d * sizeof(double));
     memset(out, 0, (size_t)t * (size_t)d * sizeof(float));
     for (int j = 0; j < EUAR_MIN(n, t); j++) {
         int first = j, last = j + 1;
         if (n > t)
             bin_bounds(n, t, j, &first, &last);
         float *step = out + (size_t)j * (size_t)d;
-        for (int k = 0; k < d; k++) {
-            double sum = 0;
-            for (int r = first; r < last; r++)
-                sum += v->features[(size_t)idx[r] * (size_t)d + (size_t)k];
-            step[k] = (float)(sum / (last - first));
+        average_rows(step, sum, v, idx, first, last, d, skip_nonfinite && n > t, skipped);
+        for (int k = 0; k < d; k++)
             bad += !isfinite(step[k]);
-        }
     }
+    free(sum);
     return bad;
 }
 
@@ -320,10 +353,11 @@ static int take_label_row(Import *im, int e, int i, int rows, const double *iv,
         return 0;
     }
     s.split = (uint8_t)split;
-    rep->label_min = fmin(rep->label_min, y);
-    rep->label_max = fmax(rep->label_max, y);
-    if (y < -EUAR_LABEL_MAX || y > EUAR_LABEL_MAX)
+    if (y < -EUAR_LABEL_MAX || y > EUAR_LABEL_MAX) {
         rep->clipped_labels++;
+        rep->clipped_min = fmin(rep->clipped_min, y);
+        rep->clipped_max = fmax(rep->clipped_max, y);
+    }
     s.label = (float)fmin(fmax(y, -EUAR_LABEL_MAX), EUAR_LABEL_MAX);
 
     int missing = count_modality_rows(im, &s, video);
@@ -339,14 +373,14 @@ static int take_label_row(Import *im, int e, int i, int rows, const double *iv,
 /* Pass 1: reads every label row and keeps the segments that every modality covers. */
 static int collect_segments(Import *im) {
     char *last_no_fold = NULL;
-    im->rep->label_min = INFINITY;
-    im->rep->label_max = -INFINITY;
+    im->rep->clipped_min = INFINITY;
+    im->rep->clipped_max = -INFINITY;
     int rc = 0;
     for (int e = 0; e < im->labels.file.num_entries && rc == 0; e++) {
         int rows;
         double *iv, *ft;
         if (csd_read_entry(&im->labels.file, e, &rows, &iv, &ft) != 0) {
-            rc = err_prefix("--labels");
+            rc = -1;
             break;
         }
         for (int i = 0; i < rows && rc == 0; i++)
@@ -435,7 +469,8 @@ static int write_modality(Import *im, H5Writer *w, const Dataset *ds, int m, int
             int n = overlapping_rows(&src->cache, s->start, s->end, idx);
             EUAR_ASSERT(n == s->count[m]);
             size_t bad = fill_sample(block + (size_t)i * per_sample, &src->cache, idx, n, md->t,
-                                     md->d);
+                                     md->d, im->opt->skip_nonfinite_rows,
+                                     &im->rep->skipped_rows[m]);
             im->rep->nonfinite[m] += bad;
             im->rep->nonfinite_samples[m] += bad > 0;
         }
@@ -447,19 +482,33 @@ static int write_modality(Import *im, H5Writer *w, const Dataset *ds, int m, int
     return rc;
 }
 
-/* Rejects an output path that is one of the inputs: the rename would replace it. */
-static int check_output_path(const CsdImportOptions *opt) {
-    struct stat out;
-    if (stat(opt->out_path, &out) != 0)
-        return 0;
-    const char *inputs[CSD_MODALITIES + 1] = {opt->labels_path, opt->modality_paths[0],
-                                              opt->modality_paths[1], opt->modality_paths[2]};
+/* Rejects an output path that is one of the inputs (the rename would replace it), a
+ * modality file that is also the label file (the label would leak into the input), and two
+ * modalities read from one file. Files are compared by device and inode, so two spellings of
+ * one path are caught. */
+static int check_paths(const CsdImportOptions *opt) {
+    if (import_check_out(opt->out_path) != 0)
+        return -1;
+    const char *inputs[CSD_MODALITIES + 1] = {opt->modality_paths[0], opt->modality_paths[1],
+                                              opt->modality_paths[2], opt->labels_path};
     for (int i = 0; i < CSD_MODALITIES + 1; i++) {
-        struct stat in;
-        if (inputs[i] && stat(inputs[i], &in) == 0 && in.st_dev == out.st_dev &&
-            in.st_ino == out.st_ino)
+        if (!inputs[i])
+            continue;
+        if (same_file(inputs[i], opt->out_path))
             return err_set("--out %s is also an input file; write the dataset to a new file",
                            opt->out_path);
+        for (int j = i + 1; j < CSD_MODALITIES + 1; j++) {
+            if (!inputs[j] || !same_file(inputs[i], inputs[j]))
+                continue;
+            const char *other = j == CSD_MODALITIES ? "--labels" : option_names[j];
+            if (j == CSD_MODALITIES)
+                return err_set("%s %s and --labels %s are the same file, so the label would be "
+                               "an input feature; pass the label sequence only as --labels",
+                               option_names[i], inputs[i], inputs[j]);
+            return err_set("%s %s and %s %s are the same file; give each modality its own "
+                           "computational sequence",
+                           option_names[i], inputs[i], other, inputs[j]);
+        }
     }
     return 0;
 }
@@ -468,8 +517,8 @@ static int check_output_path(const CsdImportOptions *opt) {
  * output file name without folder and extension. */
 static int choose_name(const CsdImportOptions *opt, char name[64]) {
     if (opt->name) {
-        if (opt->name[0] == '\0' || strlen(opt->name) > 63)
-            return err_set("--name: '%s' is invalid; use 1 to 63 characters", opt->name);
+        if (import_check_name(opt->name) != 0)
+            return -1;
         snprintf(name, 64, "%s", opt->name);
         return 0;
     }
@@ -503,6 +552,13 @@ static int open_inputs(Import *im) {
     if (csd_folds_load(opt->folds, &im->folds) != 0 ||
         source_open(&im->labels, opt->labels_path, "--labels") != 0)
         return -1;
+    int width = im->labels.file.dim;
+    if (width != 1 && width != 7)
+        return err_set("--labels %s: the features of /%s/data have %d columns; a label "
+                       "sequence has 1 column (CMU-MOSI opinion labels) or 7 (CMU-MOSEI "
+                       "labels, sentiment first), so pass feature sequences as --text, "
+                       "--audio or --vision and the labels .csd as --labels",
+                       opt->labels_path, im->labels.file.root, width);
     for (int m = 0; m < CSD_MODALITIES; m++) {
         if (!opt->modality_paths[m])
             continue;
@@ -571,7 +627,7 @@ static int write_output(Import *im) {
 
 int csd_import(const CsdImportOptions *opt, CsdImportReport *report) {
     memset(report, 0, sizeof(*report));
-    if (check_options(opt) != 0 || check_output_path(opt) != 0 ||
+    if (check_options(opt) != 0 || check_paths(opt) != 0 ||
         choose_name(opt, report->name) != 0)
         return -1;
     Import im;

@@ -53,6 +53,7 @@ void csd_folds_free(CsdFolds *folds);
  * /<root>/data, in name order; an entry's video id is its name up to the first '['. */
 typedef struct {
     const char *path; /* for messages, not owned */
+    const char *option; /* the command-line option that named the file, for messages */
     hid_t file;
     hid_t data;       /* the /<root>/data group */
     char *root;       /* name of the only top-level group */
@@ -81,6 +82,7 @@ typedef struct {
     const char *name;     /* dataset name; NULL derives it from the folds or the file name */
     int steps;            /* T of each features modality, 1 to CSD_MAX_STEPS */
     int strict;           /* a segment without rows in some modality is an error */
+    int skip_nonfinite_rows; /* leave rows with NaN or Inf out of averaged steps */
 } CsdImportOptions;
 
 /* What an import read, dropped and wrote; the caller prints it. */
@@ -97,8 +99,9 @@ typedef struct {
     int averaged[CSD_MODALITIES];       /* segments with more than T rows, averaged to T */
     size_t nonfinite[CSD_MODALITIES];   /* NaN and Inf values kept in the output */
     int nonfinite_samples[CSD_MODALITIES];
+    size_t skipped_rows[CSD_MODALITIES]; /* rows with NaN or Inf left out of averaged steps */
     int clipped_labels;                 /* labels outside [-3, 3], clipped */
-    double label_min, label_max;        /* before clipping */
+    double clipped_min, clipped_max;    /* extremes of the clipped labels, before clipping */
     int samples;
     int split_samples[EUAR_SPLIT_COUNT];
     int dims[CSD_MODALITIES];           /* D of each imported modality, 0 when absent */

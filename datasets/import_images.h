@@ -49,6 +49,12 @@ typedef struct {
     int longest;        /* MVSA: most words in one text */
     int empty_texts;    /* MVSA: texts without a word */
     long unknown_words; /* MVSA: words of all splits mapped to TOKEN_ID_UNKNOWN */
+    int invalid_utf8;   /* MVSA: texts that are not valid UTF-8 (a Latin-1 byte, say) */
+    char first_invalid_utf8[64];       /* MVSA: id of the first such text */
+    int ignored_folders;               /* NYU: folders of the root besides train/ and test/ */
+    char ignored_names[256];           /* NYU: their names, comma-separated, cut to fit */
+    int classes_without_test;          /* NYU: classes of train/ without test images */
+    char first_class_without_test[64]; /* NYU: the first such class */
 } ImportSummary;
 
 void nyud_import_defaults(NyudImportOptions *o);

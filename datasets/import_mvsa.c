@@ -308,6 +308,37 @@ static int32_t vocab_id(const Vocab *v, const char *word) {
     return e ? e->id : TOKEN_ID_UNKNOWN;
 }
 
+/* Returns 1 when `text` is valid UTF-8: no stray continuation byte, no truncated or overlong
+ * sequence, no surrogate and nothing above U+10FFFF. */
+static int is_valid_utf8(const char *text) {
+    const unsigned char *p = (const unsigned char *)text;
+    while (*p) {
+        unsigned char c = *p;
+        int extra;
+        if (c < 0x80)
+            extra = 0;
+        else if (c >= 0xC2 && c <= 0xDF)
+            extra = 1;
+        else if ((c & 0xF0) == 0xE0)
+            extra = 2;
+        else if (c >= 0xF0 && c <= 0xF4)
+            extra = 3;
+        else
+            return 0; /* a continuation byte, an overlong lead byte or a Latin-1 byte */
+        unsigned long cp = extra == 0 ? c : c & (0x3F >> extra);
+        for (int k = 1; k <= extra; k++) {
+            if ((p[k] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[k] & 0x3F);
+        }
+        if ((extra == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return 0;
+        p += extra + 1;
+    }
+    return 1;
+}
+
 /* Writes the tokens [T] and length of one text, and updates the counts of the summary. */
 static void tokenize(int32_t *tokens, int32_t *length, const char *text, const Vocab *v, int t,
                      ImportSummary *s) {
@@ -333,9 +364,10 @@ void mvsa_import_defaults(MvsaImportOptions *o) {
     o->name = NULL;
 }
 
-/* Decodes the image of record `r` and writes it resized to `pixels` [3, S, S]. */
+/* Decodes the image of record `r` and writes it resized to `pixels` [3, S, S]. A relative
+ * "img" path is read from `dir`, an absolute one as it is. */
 static int load_image(uint8_t *pixels, const char *dir, const MvsaRecord *r, int size) {
-    char *path = join_path(dir, r->img);
+    char *path = r->img[0] == '/' ? xstrdup(r->img) : join_path(dir, r->img);
     RgbImage img;
     int rc = image_load_rgb(path, &img);
     free(path);
@@ -382,7 +414,6 @@ static int build_dataset(Dataset *ds, const char *dir, const RecordList *r, cons
     text->tokens = xmalloc((size_t)n * (size_t)t * sizeof(int32_t));
     text->lengths = xmalloc((size_t)n * sizeof(int32_t));
     text->available = xmalloc((size_t)n);
-    memset(text->available, 1, (size_t)n);
 
     for (int i = 0; i < n; i++) {
         const MvsaRecord *rec = &r->items[i];
@@ -390,13 +421,17 @@ static int build_dataset(Dataset *ds, const char *dir, const RecordList *r, cons
         ds->split[i] = (uint8_t)rec->split;
         ds->classes[i] = rec->label;
         tokenize(text->tokens + (size_t)i * t, &text->lengths[i], rec->text, v, t, s);
+        /* A text without words is a missing modality, as in the pickle importer. */
+        text->available[i] = text->lengths[i] > 0;
+        if (!is_valid_utf8(rec->text) && s->invalid_utf8++ == 0)
+            snprintf(s->first_invalid_utf8, sizeof(s->first_invalid_utf8), "%s", rec->id);
         if (load_image(image->pixels + (size_t)i * image_size, dir, rec, o->size) != 0)
             return -1;
     }
     return 0;
 }
 
-/* Writes the dataset and the vocabulary strings [V] at /modalities/text/vocab. */
+/* Writes the dataset and the vocabulary strings [V] at /modalities/text/vocabulary. */
 static int write_with_vocab(const char *out, const Dataset *ds, const Vocab *v) {
     if (dataset_validate(ds, out) != 0)
         return -1;
@@ -412,7 +447,7 @@ static int write_with_vocab(const char *out, const Dataset *ds, const Vocab *v) 
     if (rc == 0)
         rc = h5_writer_write_layout(&w, ds);
     if (rc == 0)
-        rc = h5_writer_write_extra_strings(&w, "/modalities/text/vocab", strings, count);
+        rc = h5_writer_write_extra_strings(&w, "/modalities/text/vocabulary", strings, count);
     free(strings);
     if (rc != 0) {
         h5_writer_abort(&w);
@@ -433,6 +468,8 @@ int mvsa_import(const char *dir, const char *out, const MvsaImportOptions *o,
         return err_set("%s: folder not found; pass the folder that holds train.jsonl, "
                        "dev.jsonl and test.jsonl",
                        dir);
+    if ((o->name && import_check_name(o->name) != 0) || import_check_out(out) != 0)
+        return -1;
     RecordList records;
     memset(&records, 0, sizeof(records));
     int rc = 0;

@@ -15,14 +15,15 @@
 #include "datasets/import_images.h"
 #include "datasets/import_util.h"
 
-/* Lists the names in folder `path`, without "." entries and hidden names, sorted. */
+/* Lists the names in folder `path`, sorted, without hidden names (".", "..", ".DS_Store") and
+ * "__MACOSX", the folder of resource forks that macOS's zip adds to an archive. */
 static int list_names(const char *path, StrList *out) {
     memset(out, 0, sizeof(*out));
     DIR *d = opendir(path);
     if (!d)
         return err_set("%s: cannot read the folder: %s", path, strerror(errno));
     for (struct dirent *e = readdir(d); e; e = readdir(d))
-        if (e->d_name[0] != '.')
+        if (e->d_name[0] != '.' && strcmp(e->d_name, "__MACOSX") != 0)
             strlist_push(out, xstrdup(e->d_name));
     closedir(d);
     if (out->count > 0)
@@ -245,6 +246,41 @@ static int build_dataset(Dataset *ds, const char *root, NyudListing *l,
     return 0;
 }
 
+/* Records the folders of `root` other than train/ and test/, which the import ignores. */
+static int note_ignored_folders(const char *root, ImportSummary *s) {
+    StrList names;
+    if (list_names(root, &names) != 0)
+        return -1;
+    for (int i = 0; i < names.count; i++) {
+        const char *name = names.items[i];
+        char *path = join_path(root, name);
+        int folder = is_dir(path);
+        free(path);
+        if (!folder || strcmp(name, "train") == 0 || strcmp(name, "test") == 0)
+            continue;
+        size_t used = strlen(s->ignored_names);
+        snprintf(s->ignored_names + used, sizeof(s->ignored_names) - used, "%s%s",
+                 s->ignored_folders ? ", " : "", name);
+        s->ignored_folders++;
+    }
+    strlist_free(&names);
+    return 0;
+}
+
+/* Counts the classes of train/ that have no test image. */
+static void count_classes_without_test(const NyudListing *l, ImportSummary *s) {
+    for (int c = 0; c < l->classes.count; c++) {
+        int test = 0;
+        for (int k = 0; k < l->files.count && !test; k++)
+            test = l->class_of[k] == c && l->split_of[k] == EUAR_SPLIT_TEST;
+        if (test)
+            continue;
+        if (s->classes_without_test++ == 0)
+            snprintf(s->first_class_without_test, sizeof(s->first_class_without_test), "%s",
+                     l->classes.items[c]);
+    }
+}
+
 int nyud_import(const char *root, const char *out, const NyudImportOptions *o,
                 ImportSummary *summary) {
     if (o->size < 1 || o->size > IMPORT_MAX_SIZE)
@@ -255,11 +291,19 @@ int nyud_import(const char *root, const char *out, const NyudImportOptions *o,
     if (!is_dir(root))
         return err_set("%s: folder not found; pass the folder that holds train/ and test/",
                        root);
+    if ((o->name && import_check_name(o->name) != 0) || import_check_out(out) != 0)
+        return -1;
+    ImportSummary s;
+    memset(&s, 0, sizeof(s));
     NyudListing l;
     memset(&l, 0, sizeof(l));
-    int rc = list_split(root, "train", EUAR_SPLIT_TRAIN, &l);
+    int rc = note_ignored_folders(root, &s);
+    if (rc == 0)
+        rc = list_split(root, "train", EUAR_SPLIT_TRAIN, &l);
     if (rc == 0)
         rc = list_split(root, "test", EUAR_SPLIT_TEST, &l);
+    if (rc == 0)
+        count_classes_without_test(&l, &s);
     Dataset ds;
     memset(&ds, 0, sizeof(ds));
     if (rc == 0)
@@ -268,11 +312,11 @@ int nyud_import(const char *root, const char *out, const NyudImportOptions *o,
     if (rc == 0)
         rc = dataset_save_h5(out, &ds);
     if (rc == 0 && summary) {
-        memset(summary, 0, sizeof(*summary));
-        summary->n = ds.n;
-        summary->num_classes = ds.num_classes;
-        for (int s = 0; s < EUAR_SPLIT_COUNT; s++)
-            summary->split_counts[s] = dataset_split_count(&ds, (SplitId)s);
+        s.n = ds.n;
+        s.num_classes = ds.num_classes;
+        for (int k = 0; k < EUAR_SPLIT_COUNT; k++)
+            s.split_counts[k] = dataset_split_count(&ds, (SplitId)k);
+        *summary = s;
     }
     dataset_free(&ds);
     return rc;

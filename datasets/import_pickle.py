@@ -197,7 +197,7 @@ def check_labels(path, conv):
     if bad.size:
         raise InputError(f"{path}: label of sample '{conv.ids[bad[0]]}' is "
                          f"{conv.labels[bad[0]]}; labels must be finite, so fix or drop the "
-                         f"sample ({bad.size} such labels)")
+                         f"sample ({bad.size} such label{'s' if bad.size > 1 else ''})")
     outside = np.flatnonzero(np.abs(conv.labels) > LABEL_MAX)
     if outside.size:
         worst = float(np.max(np.abs(conv.labels[outside])))
@@ -662,8 +662,17 @@ def commit(tmp_path, out_path):
 
 # ---------------------------------------------------------------------------------------------
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the error form of bin/euar: one "euar: error:" line and exit status 1,
+    where argparse prints its usage and exits with 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"euar: error: {message}; see {self.prog} --help\n")
+        sys.exit(1)
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="import_pickle.py",
         description="Convert an MMSA or MAG-BERT/MIB pickle into a euar-bench HDF5 dataset.")
     parser.add_argument("--format", required=True, choices=("mmsa", "mib"),
@@ -683,18 +692,30 @@ def parse_args(argv):
 
 def run(args):
     start = time.time()
-    name = args.name or os.path.splitext(os.path.basename(args.out))[0]
-    if not 1 <= len(name.encode("utf-8")) <= NAME_MAX:
-        raise InputError(f"--name: '{name}' must have 1 to {NAME_MAX} bytes; pass a shorter "
-                         "--name")
+    name = args.name
+    if name is None:
+        name = os.path.splitext(os.path.basename(args.out))[0]
+    size = len(name.encode("utf-8"))
+    if not 1 <= size <= NAME_MAX:
+        raise InputError(f"--name: '{name}' has {size} bytes; use 1 to {NAME_MAX} (the dataset "
+                         "format's limit)")
+    if "/" in name or any(ord(c) < 0x20 or ord(c) == 0x7f for c in name):
+        found = "'/'" if "/" in name else "a control character"
+        raise InputError(f"--name: '{name}' contains {found}; choose a name without '/' or "
+                         "control characters")
     if args.max_steps < 0:
         raise InputError(f"--max-steps: {args.max_steps} is negative; pass a positive number")
     if args.format == "mmsa" and args.max_steps:
         raise InputError("--max-steps applies to --format mib only; MMSA pickles are padded "
                          "already")
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(out_dir):
+    if os.path.isdir(args.out):
+        raise InputError(f"--out: {args.out} is a folder; give a file path such as "
+                         f"{args.out}/name.h5")
+    out_dir = os.path.dirname(args.out)
+    if out_dir and not os.path.exists(out_dir):
         raise InputError(f"--out: folder {out_dir} does not exist; create it first")
+    if out_dir and not os.path.isdir(out_dir):
+        raise InputError(f"--out: {out_dir} is not a folder; choose an output path in a folder")
     if os.path.exists(args.input) and os.path.exists(args.out) and \
             os.path.samefile(args.input, args.out):
         raise InputError(f"--out: {args.out} is the input file; choose another output")

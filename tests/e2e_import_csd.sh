@@ -147,6 +147,9 @@ with h5py.File(f"{out}/dims.csd", "w") as f:
 with h5py.File(f"{out}/tworoots.csd", "w") as f:
     f.create_group("a/data")
     f.create_group("b/data")
+with h5py.File(f"{out}/backwards.csd", "w") as f:
+    f["FACET/data/-abc_1/features"] = np.zeros((1, 3))
+    f["FACET/data/-abc_1/intervals"] = np.array([[2.0, 1.0]])
 open(f"{out}/page.csd", "w").write("<!DOCTYPE html>\n<html><body>Not Found</body></html>\n")
 PY
 check "fixtures written" test -s "$fx/expected.json"
@@ -166,7 +169,7 @@ check "import counts segments without vision rows" \
     grep -q "vision: dropped 2 label segments without vision rows (the first is 'zz-last\[2\]')" \
     "$work/import.err"
 check "import warns about the clipped label" \
-    grep -q "clipped 1 label outside \[-3, 3\] (min .*, max 3.4)" "$work/import.err"
+    grep -q "clipped 1 label outside \[-3, 3\] (min 3.4, max 3.4 of the clipped)" "$work/import.err"
 check "import counts the kept non-finite value" \
     grep -q "audio: kept 1 non-finite value (NaN or Inf) in 1 sample;" "$work/import.err"
 check "import reports averaged audio segments" grep -q "audio .*averaged" "$work/import.out"
@@ -285,6 +288,58 @@ cp "$fx/labels.csd" "$work/bad.h5.keep"
     >/dev/null 2>"$work/same.err"
 check "output over an input exits 1" test $? -eq 1
 check "output over an input keeps the input" cmp -s "$fx/labels.csd" "$work/bad.h5.keep"
+
+expect_failure "audio features as labels" \
+    "\-\-labels $fx/audio.csd: the features of /COVAREP/data have 3 columns; a label sequence has 1 column (CMU-MOSI opinion labels) or 7" \
+    --vision "$fx/vision.csd" --labels "$fx/audio.csd" --folds "$fx/folds.json"
+expect_failure "labels given as a modality" \
+    "\-\-text $fx/../fixtures/labels.csd and \-\-labels $fx/labels.csd are the same file, so the label would be an input feature" \
+    --text "$fx/../fixtures/labels.csd" "${L[@]}"
+expect_failure "two modalities from one file" \
+    "\-\-audio $fx/audio.csd and \-\-vision $fx/./audio.csd are the same file" \
+    --audio "$fx/audio.csd" --vision "$fx/./audio.csd" "${L[@]}"
+expect_failure "option given twice" "\-\-text given twice; pass each option once" \
+    --text "$fx/text.csd" --text "$fx/audio.csd" "${L[@]}"
+expect_failure "invalid --nonfinite-rows" "\-\-nonfinite-rows: 'drop' is invalid" \
+    --audio "$fx/audio.csd" "${L[@]}" --nonfinite-rows drop
+expect_failure "error prefix of a read error" \
+    "^euar: error: \-\-vision $fx/backwards.csd: /FACET/data/-abc_1/intervals: row 0 is \[2, 1\]" \
+    --vision "$fx/backwards.csd" "${L[@]}"
+"$EUAR" data import-csd --audio "$fx/audio.csd" "${L[@]}" --out "$work/none/x.h5" \
+    >/dev/null 2>"$work/nofolder.err"
+check "--out in a missing folder exits 1" test $? -eq 1
+check "--out in a missing folder: message" \
+    grep -qx "euar: error: --out: folder $work/none does not exist; create it first" \
+    "$work/nofolder.err"
+"$EUAR" data import-csd --audio "$fx/audio.csd" "${L[@]}" --out "$work" \
+    >/dev/null 2>"$work/isfolder.err"
+check "--out that is a folder exits 1" test $? -eq 1
+check "--out that is a folder: message" grep -q "\-\-out: $work is a folder" "$work/isfolder.err"
+
+# With --steps 1 every step averages its segment's rows, so the -inf audio row makes its
+# step -inf unless --nonfinite-rows skip leaves it out.
+"$EUAR" data import-csd --audio "$fx/audio.csd" "${L[@]}" --steps 1 --out "$work/mean.h5" \
+    >"$work/mean.out" 2>"$work/mean.err"
+check "--steps 1 import exits 0" test $? -eq 0
+check "--steps 1 keeps the -inf in its step" \
+    grep -q "audio: kept 1 non-finite value (NaN or Inf) in 1 sample;" "$work/mean.err"
+check "--steps 1 summary uses the singular 'row'" \
+    grep -q "samples with more than 1 row averaged)" "$work/mean.out"
+"$EUAR" data import-csd --audio "$fx/audio.csd" "${L[@]}" --steps 1 --out "$work/skip.h5" \
+    --nonfinite-rows skip >"$work/skip.out" 2>"$work/skip.err"
+check "--nonfinite-rows skip exits 0" test $? -eq 0
+check "--nonfinite-rows skip counts the row" \
+    grep -q "audio: left 1 row with NaN or Inf out of averaged steps" "$work/skip.err"
+check "--nonfinite-rows skip keeps no non-finite value" sh -c "! grep -q 'kept' '$work/skip.err'"
+"$EUAR" data inspect "$work/skip.h5" >/dev/null 2>&1
+check "--nonfinite-rows skip output loads without --nonfinite zero" test $? -eq 0
+
+# inspect recognises a computational sequence and points to import-csd.
+"$EUAR" data inspect "$fx/audio.csd" >/dev/null 2>"$work/inspect-csd.err"
+check "inspect of a .csd exits 1" test $? -eq 1
+check "inspect of a .csd points to import-csd" \
+    grep -q "audio.csd: a CMU-MultimodalSDK computational sequence (root group 'COVAREP'), not a euar-bench dataset file; convert it with 'euar data import-csd'" \
+    "$work/inspect-csd.err"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

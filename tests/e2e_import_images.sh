@@ -148,5 +148,90 @@ expect_failure "unknown option" "$work/opt.h5" "unknown option '--valid-fraction
 expect_failure "size out of range" "$work/size.h5" "--size: '0'" -- \
     "$EUAR" data import-nyud "$work/nyu" --out "$work/size.h5" --size 0
 
+# Repeated options, names the format does not allow and --out paths that cannot be written
+# fail before any input is read.
+expect_failure "option given twice" "$work/twice.h5" "--size given twice" -- \
+    "$EUAR" data import-nyud "$work/nyu" --out "$work/twice.h5" --size 8 --size 4
+expect_failure "empty --name" "$work/noname.h5" "--name: '' has 0 bytes" -- \
+    "$EUAR" data import-mvsa "$work/mvsa" --out "$work/noname.h5" --name ""
+expect_failure "--name with a slash" "$work/slash.h5" "--name: 'mvsa/single' contains '/'" -- \
+    "$EUAR" data import-mvsa "$work/mvsa" --out "$work/slash.h5" --name mvsa/single
+expect_failure "--out in a missing folder" "$work/none/x.h5" \
+    "--out: folder $work/none does not exist; create it first" -- \
+    "$EUAR" data import-nyud "$work/nyu" --out "$work/none/x.h5"
+expect_failure "--out is a folder" "$work/nyu/x" "--out: $work/nyu is a folder" -- \
+    "$EUAR" data import-mvsa "$work/mvsa" --out "$work/nyu"
+
+# macOS archives: __MACOSX folders and .DS_Store files are skipped, a val/ folder is noted,
+# and a class without test images gets a warning. A UTF-8 class name keeps inspect's class
+# table aligned.
+cp -r "$work/nyu" "$work/nyu-mac"
+mkdir -p "$work/nyu-mac/__MACOSX/train/kitchen" "$work/nyu-mac/train/__MACOSX/kitchen" \
+    "$work/nyu-mac/val/kitchen" "$work/nyu-mac/train/café"
+printf 'resource fork' >"$work/nyu-mac/__MACOSX/train/kitchen/._0000.png"
+printf 'resource fork' >"$work/nyu-mac/train/__MACOSX/kitchen/._0000.png"
+printf 'finder' >"$work/nyu-mac/train/kitchen/.DS_Store"
+cp "$work/nyu/train/kitchen/0000.png" "$work/nyu-mac/val/kitchen/"
+cp "$work/nyu/train/kitchen/"000[0-3].png "$work/nyu-mac/train/café/"
+"$EUAR" data import-nyud "$work/nyu-mac" --out "$work/mac.h5" --size 4 >"$work/mac.log" \
+    2>"$work/mac.err"
+check "import-nyud skips __MACOSX and .DS_Store" test $? -eq 0
+check "import-nyud finds 3 classes" grep -q "32 samples .*, 3 classes" "$work/mac.log"
+check "import-nyud notes the ignored val/ folder" \
+    grep -q "ignored 1 folder besides train/ and test/ (val)" "$work/mac.err"
+check "import-nyud warns about a class without test images" \
+    grep -q "1 class of train/ has no test images (the first is 'café')" "$work/mac.err"
+"$EUAR" data inspect "$work/mac.h5" >"$work/mac-inspect.txt" 2>&1
+# Every row of the class table has the same width in characters.
+check "inspect aligns a UTF-8 class name" python3 -c '
+import re, sys
+rows = [line.rstrip("\n") for line in open(sys.argv[1], encoding="utf-8")
+        if re.match(r" +[0-2] ", line)]
+sys.exit(len(rows) != 3 or len({len(row) for row in rows}) != 1)' "$work/mac-inspect.txt"
+
+# MVSA: an absolute image path, an empty text (unavailable), a Latin-1 byte, and a
+# --min-count that leaves no word.
+cp -r "$work/mvsa" "$work/mvsa-odd"
+python3 - "$work/mvsa-odd" <<'PY'
+import json, sys
+root = sys.argv[1]
+with open(f"{root}/dev.jsonl", "wb") as f:
+    f.write(json.dumps({"id": "200", "label": "positive", "text": "",
+                        "img": f"{root}/data/200.png"}).encode() + b"\n")
+    f.write(b'{"id": "201", "label": "neutral", "text": "caf\xe9 car", "img": "data/201.png"}\n')
+PY
+"$EUAR" data import-mvsa "$work/mvsa-odd" --out "$work/odd-mvsa.h5" --min-count 100 \
+    >"$work/odd-mvsa.log" 2>"$work/odd-mvsa.err"
+check "import-mvsa reads an absolute img path" test $? -eq 0
+check "import-mvsa counts the empty text as unavailable" \
+    grep -q "1 empty text (stored as unavailable)" "$work/odd-mvsa.log"
+check "import-mvsa warns about invalid UTF-8" \
+    grep -q "1 text is not valid UTF-8 (the first in sample '201')" "$work/odd-mvsa.err"
+check "import-mvsa warns about an empty vocabulary" \
+    grep -q "min-count 100 leaves no train word in the vocabulary" "$work/odd-mvsa.err"
+check "import-mvsa says 0 train words" grep -q "and 0 train words with count" \
+    "$work/odd-mvsa.log"
+"$EUAR" data inspect "$work/odd-mvsa.h5" >"$work/odd-inspect.txt" 2>&1
+check "inspect counts 1 unavailable text" \
+    grep -qE "text +tokens .*available 16/17" "$work/odd-inspect.txt"
+
+# Counts of one take the singular: one train word, one unknown word, one empty text.
+mkdir -p "$work/mvsa-one"
+cp -r "$work/mvsa/data" "$work/mvsa-one/"
+printf '{"id": "1", "label": "positive", "text": "good", "img": "data/100.png"}\n' \
+    >"$work/mvsa-one/train.jsonl"
+printf '{"id": "2", "label": "neutral", "text": "", "img": "data/101.png"}\n' \
+    >"$work/mvsa-one/dev.jsonl"
+printf '{"id": "3", "label": "negative", "text": "bad", "img": "data/102.png"}\n' \
+    >"$work/mvsa-one/test.jsonl"
+"$EUAR" data import-mvsa "$work/mvsa-one" --out "$work/one.h5" >"$work/one.log" 2>&1
+check "import-mvsa of one word per split exits 0" test $? -eq 0
+check "import-mvsa says '1 train word with'" grep -q "and 1 train word with count" \
+    "$work/one.log"
+check "import-mvsa says '1 word mapped'" grep -q "; 1 word mapped to the unknown id 2" \
+    "$work/one.log"
+check "import-mvsa says '1 empty text'" grep -q "; 1 empty text (stored as unavailable)" \
+    "$work/one.log"
+
 echo "e2e import: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -181,6 +181,8 @@ expect_error duplicate-ids mmsa dup_ids.pkl \
     "sample id 'a_b-c\$_\$1' appears twice, at train[1] and test[1]"
 expect_error negative-length mmsa negative_length.pkl \
     "test: audio_lengths: length -1 of sample 'test_b-1' is negative"
+expect_error nan-label mmsa nan_label.pkl \
+    "labels must be finite, so fix or drop the sample (1 such label)"
 expect_error code-in-pickle mmsa evil.pkl "the pickle refers to 'os.system'"
 check "the pickle's code did not run" test ! -e "$fixtures/evil-ran"
 expect_error mib-width mib mib_width.pkl "visual is 6 wide but 5 in train[0]"
@@ -206,6 +208,65 @@ check "python without numpy exits 1" test $? -eq 1
 check "python without numpy names the packages" grep -q "python3-numpy and python3-h5py" \
     "$work/bare.err"
 check "python without numpy writes no file" test ! -e "$work/x.h5"
+
+# Bad option values fail in bin/euar with one "euar: error:" line and exit 1, before Python.
+# fail_cli NAME MESSAGE ARGS...: import-pickle with ARGS must exit 1, print one line with
+# MESSAGE and no argparse usage, and write no file.
+fail_cli() {
+    local name=$1 message=$2
+    shift 2
+    rm -f "$work/y.h5"
+    "$EUAR" data import-pickle "$@" >"$work/cli.out" 2>"$work/cli.err"
+    local status=$?
+    check "$name: exit 1 (got $status)" test "$status" -eq 1
+    check "$name: message" grep -qF -- "euar: error: $message" "$work/cli.err"
+    check "$name: one line" test "$(wc -l <"$work/cli.err")" -eq 1
+    check "$name: no output file" test ! -e "$work/y.h5"
+}
+P=(--format mmsa "$fixtures/mmsa.pkl")
+fail_cli "--nonfinite Zero" "--nonfinite: 'Zero' is invalid; use 'keep' or 'zero'" \
+    "${P[@]}" --out "$work/y.h5" --nonfinite Zero
+fail_cli "--max-steps x" "--max-steps: 'x' is invalid" "${P[@]}" --out "$work/y.h5" \
+    --max-steps x
+fail_cli "empty --name" "--name: '' has 0 bytes" "${P[@]}" --out "$work/y.h5" --name ""
+fail_cli "--name with a slash" "--name: 'a/b' contains '/'" "${P[@]}" --out "$work/y.h5" \
+    --name a/b
+fail_cli "--out given twice" "--out given twice" "${P[@]}" --out "$work/y.h5" \
+    --out "$work/z.h5"
+fail_cli "--out in a missing folder" "--out: folder $work/none does not exist; create it first" \
+    "${P[@]}" --out "$work/none/y.h5"
+fail_cli "--out is a folder" "--out: $work is a folder" "${P[@]}" --out "$work"
+
+# The script run directly: its usage errors also give one line and exit 1.
+"$PY" datasets/import_pickle.py --format mmsa "$fixtures/mmsa.pkl" --out "$work/y.h5" \
+    --nonfinite Zero >/dev/null 2>"$work/direct.err"
+check "script: bad --nonfinite exits 1" test $? -eq 1
+check "script: bad --nonfinite in one line" test "$(wc -l <"$work/direct.err")" -eq 1
+check "script: bad --nonfinite names the choices" \
+    grep -q "^euar: error: argument --nonfinite: invalid choice: 'Zero'" "$work/direct.err"
+"$PY" datasets/import_pickle.py --format mmsa "$fixtures/mmsa.pkl" --out "$work/none/y.h5" \
+    >/dev/null 2>"$work/direct.err"
+check "script: missing --out folder" \
+    grep -qx "euar: error: --out: folder $work/none does not exist; create it first" \
+    "$work/direct.err"
+
+# EUAR_PYTHON without a slash is looked up in PATH.
+EUAR_PYTHON=python3 PATH="/usr/bin:$PATH" "$EUAR" data import-pickle "${P[@]}" \
+    --out "$work/path.h5" >/dev/null 2>"$work/path.err"
+check "EUAR_PYTHON=python3 is found in PATH" test $? -eq 0
+EUAR_PYTHON=no-such-python "$EUAR" data import-pickle "${P[@]}" --out "$work/y.h5" \
+    2>"$work/path.err"
+check "EUAR_PYTHON not in PATH exits 1" test $? -eq 1
+check "EUAR_PYTHON not in PATH asks for a full path" \
+    grep -q "EUAR_PYTHON=no-such-python: not found in PATH; set EUAR_PYTHON to the full path" \
+    "$work/path.err"
+
+# inspect recognises a pickle and points to import-pickle.
+"$EUAR" data inspect "$fixtures/mmsa.pkl" >/dev/null 2>"$work/inspect-pkl.err"
+check "inspect of a pickle exits 1" test $? -eq 1
+check "inspect of a pickle points to import-pickle" \
+    grep -q "mmsa.pkl: a Python pickle (protocol [2-5]), not a euar-bench dataset file; convert it with 'euar data import-pickle" \
+    "$work/inspect-pkl.err"
 
 echo "e2e import-pickle: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -136,6 +136,9 @@ def main(folder):
     data = mmsa_data()
     data["test"]["audio_lengths"] = [2, -1, 3]
     dump(folder, "negative_length.pkl", data, 4)
+    data = mmsa_data()
+    data["test"]["regression_labels"] = np.array([0.5, np.nan, 1.0], np.float32)
+    dump(folder, "nan_label.pkl", data, 4)
 
     dump(folder, "mib_width.pkl", mib_data(visual_width=6), 4)
     data = mib_data()

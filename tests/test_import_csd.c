@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <hdf5.h>
@@ -91,22 +92,32 @@ static void write_text(const char *path, const char *text) {
     fclose(f);
 }
 
-/* Labels, each row as [start, end] (sentiment):
+/* Labels in the CMU-MOSEI layout of 7 columns, each row as [start, end] (sentiment):
  * - "-abc_1": [0, 1] (1.5), [1, 1] (zero duration) and [1, 3] (3.5, clipped to 3);
  * - "12345": [0, 2] (-2);
  * - "nofold": a video in no fold;
  * - "zz_test": [0.5, 1.5] (0.25).
- * A second column (9) checks that the sentiment is taken from the first. */
+ * The other six columns (9) check that the sentiment is taken from the first. */
+static void label_entry(CsdWriter *w, const char *name, int rows, const double *intervals,
+                        const double *sentiment) {
+    double features[3 * 7];
+    assert_true(rows <= 3);
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < 7; k++)
+            features[r * 7 + k] = k == 0 ? sentiment[r] : 9;
+    csd_entry(w, name, rows, 7, intervals, features, H5T_IEEE_F64LE, 0);
+}
+
 static void write_labels(const char *path) {
     CsdWriter w = csd_create(path, "Opinion Labels (v1)");
-    double iv_a[] = {0, 1, 1, 1, 1, 3}, y_a[] = {1.5, 9, 0, 9, 3.5, 9};
-    double iv_b[] = {0, 2}, y_b[] = {-2, 9};
-    double iv_c[] = {0, 1}, y_c[] = {1, 9};
-    double iv_d[] = {0.5, 1.5}, y_d[] = {0.25, 9};
-    csd_entry(&w, "-abc_1", 3, 2, iv_a, y_a, H5T_IEEE_F64LE, 0);
-    csd_entry(&w, "12345", 1, 2, iv_b, y_b, H5T_IEEE_F64LE, 0);
-    csd_entry(&w, "nofold", 1, 2, iv_c, y_c, H5T_IEEE_F64LE, 0);
-    csd_entry(&w, "zz_test", 1, 2, iv_d, y_d, H5T_IEEE_F64LE, 0);
+    double iv_a[] = {0, 1, 1, 1, 1, 3}, y_a[] = {1.5, 0, 3.5};
+    double iv_b[] = {0, 2}, y_b[] = {-2};
+    double iv_c[] = {0, 1}, y_c[] = {1};
+    double iv_d[] = {0.5, 1.5}, y_d[] = {0.25};
+    label_entry(&w, "-abc_1", 3, iv_a, y_a);
+    label_entry(&w, "12345", 1, iv_b, y_b);
+    label_entry(&w, "nofold", 1, iv_c, y_c);
+    label_entry(&w, "zz_test", 1, iv_d, y_d);
     csd_finish(&w);
 }
 
@@ -197,6 +208,9 @@ static void import_aligns_values(void **state) {
     assert_int_equal(r.no_fold_videos, 1);
     assert_string_equal(r.first_no_fold, "nofold");
     assert_int_equal(r.clipped_labels, 1);
+    /* The extremes of the clipped labels only, not of all labels (-2 to 3.5). */
+    assert_float_equal(r.clipped_min, 3.5, 0);
+    assert_float_equal(r.clipped_max, 3.5, 0);
     assert_int_equal(r.samples, 4);
     assert_int_equal(r.averaged[1], 1);
 
@@ -311,6 +325,115 @@ static void import_keeps_nonfinite(void **state) {
     dataset_free(&ds);
 }
 
+static void import_skips_nonfinite_rows(void **state) {
+    /* Steps of one row average all rows of a segment. Row 3 of "-abc_1" is NaN and lies in
+     * segment "-abc_1[2]" ([1, 3] s, rows 2 to 5, sample 1). */
+    CsdImportOptions o = base_options(tmp_path("skip-keep.h5"));
+    o.steps = 1;
+    write_audio(o.modality_paths[1], 3);
+    CsdImportReport r;
+    if (csd_import(&o, &r) != 0)
+        fail_msg("import failed: %s", err_get());
+    assert_int_equal((int)r.nonfinite[1], 1);
+    assert_int_equal((int)r.skipped_rows[1], 0);
+
+    char out[256];
+    snprintf(out, sizeof(out), "%s", tmp_path("skip.h5"));
+    o.out_path = out;
+    o.skip_nonfinite_rows = 1;
+    if (csd_import(&o, &r) != 0)
+        fail_msg("import failed: %s", err_get());
+    assert_int_equal((int)r.nonfinite[1], 0);
+    assert_int_equal((int)r.nonfinite_samples[1], 0);
+    assert_int_equal((int)r.skipped_rows[1], 1);
+    Dataset ds;
+    if (dataset_load_h5(out, NULL, &ds) != 0)
+        fail_msg("reading the import failed: %s", err_get());
+    /* The mean of rows 2, 4 and 5: (2 + 4 + 5) / 3 and (12 + 14 + 15) / 3. */
+    expect_steps(&ds.mod[0], 1, (const float[]){11.0f / 3, 41.0f / 3}, 1);
+    expect_steps(&ds.mod[0], 2, (const float[]){102.5f, -2.5f}, 1);
+    dataset_free(&ds);
+}
+
+static void import_checks_label_width(void **state) {
+    CsdImportOptions o = base_options(tmp_path("width.h5"));
+    char covarep[256];
+    snprintf(covarep, sizeof(covarep), "%s", tmp_path("covarep.csd"));
+    write_audio(covarep, -1); /* 2 columns: features, not labels */
+    o.labels_path = covarep;
+    o.modality_paths[1] = NULL;
+    CsdImportReport r;
+    assert_int_equal(csd_import(&o, &r), -1);
+    assert_non_null(strstr(err_get(), "--labels "));
+    assert_non_null(strstr(err_get(), "covarep.csd: the features of /COVAREP/data have 2 "
+                                      "columns"));
+    assert_non_null(strstr(err_get(), "1 column (CMU-MOSI opinion labels) or 7"));
+    assert_false(file_exists(o.out_path));
+
+    /* One column, as in the CMU-MOSI opinion labels, is accepted. */
+    CsdWriter w = csd_create(covarep, "Opinion Segment Labels");
+    double iv_a[] = {0, 1, 1, 3}, y_a[] = {1, -1}, iv_b[] = {0, 2}, y_b[] = {0.5};
+    double iv_c[] = {0.5, 1.5}, y_c[] = {2};
+    csd_entry(&w, "-abc_1", 2, 1, iv_a, y_a, H5T_IEEE_F32LE, 0);
+    csd_entry(&w, "12345", 1, 1, iv_b, y_b, H5T_IEEE_F32LE, 0);
+    csd_entry(&w, "zz_test", 1, 1, iv_c, y_c, H5T_IEEE_F32LE, 0);
+    csd_finish(&w);
+    if (csd_import(&o, &r) != 0)
+        fail_msg("import failed: %s", err_get());
+    assert_int_equal(r.samples, 4);
+}
+
+static void import_rejects_same_files(void **state) {
+    CsdImportOptions o = base_options(tmp_path("same.h5"));
+    CsdImportReport r;
+    /* The label file again as text, spelled differently: the label would leak. */
+    char labels_again[300];
+    snprintf(labels_again, sizeof(labels_again), "%s/./labels.csd", tmp_dir);
+    o.modality_paths[0] = labels_again;
+    assert_int_equal(csd_import(&o, &r), -1);
+    assert_non_null(strstr(err_get(), "--text "));
+    assert_non_null(strstr(err_get(), "and --labels "));
+    assert_non_null(strstr(err_get(), "are the same file"));
+    assert_false(file_exists(o.out_path));
+
+    /* Two modalities from one file, through a symbolic link. */
+    o.modality_paths[0] = NULL;
+    char link[256];
+    snprintf(link, sizeof(link), "%s", tmp_path("audio-link.csd"));
+    assert_int_equal(symlink(o.modality_paths[1], link), 0);
+    o.modality_paths[2] = link;
+    assert_int_equal(csd_import(&o, &r), -1);
+    assert_non_null(strstr(err_get(), "--audio "));
+    assert_non_null(strstr(err_get(), "and --vision "));
+    assert_non_null(strstr(err_get(), "are the same file"));
+    assert_false(file_exists(o.out_path));
+}
+
+static void import_checks_out_and_name(void **state) {
+    CsdImportOptions o = base_options(tmp_path("unused.h5"));
+    CsdImportReport r;
+    char out[256];
+    snprintf(out, sizeof(out), "%s", tmp_path("no-such-folder/out.h5"));
+    o.out_path = out;
+    assert_int_equal(csd_import(&o, &r), -1);
+    assert_non_null(strstr(err_get(), "--out: folder "));
+    assert_non_null(strstr(err_get(), "no-such-folder does not exist; create it first"));
+
+    o.out_path = tmp_dir;
+    assert_int_equal(csd_import(&o, &r), -1);
+    assert_non_null(strstr(err_get(), "is a folder"));
+
+    snprintf(out, sizeof(out), "%s", tmp_path("named.h5"));
+    o.out_path = out;
+    o.name = "cmu/mosi";
+    assert_int_equal(csd_import(&o, &r), -1);
+    assert_non_null(strstr(err_get(), "--name: 'cmu/mosi' contains '/'"));
+    o.name = "";
+    assert_int_equal(csd_import(&o, &r), -1);
+    assert_non_null(strstr(err_get(), "--name: '' has 0 bytes"));
+    assert_false(file_exists(out));
+}
+
 static void import_drops_or_rejects_missing(void **state) {
     CsdImportOptions o = base_options(tmp_path("drop.h5"));
     write_vision(o.modality_paths[2], VISION_SHORT);
@@ -380,8 +503,8 @@ static void import_rejects_bad_inputs(void **state) {
     /* A non-finite label. */
     write_audio(audio, -1);
     w = csd_create(o.labels_path, "labels");
-    double nan_label[] = {NAN, 0};
-    csd_entry(&w, "-abc_1", 1, 2, iv, nan_label, H5T_IEEE_F64LE, 0);
+    double nan_label[] = {NAN};
+    csd_entry(&w, "-abc_1", 1, 1, iv, nan_label, H5T_IEEE_F64LE, 0);
     csd_finish(&w);
     assert_int_equal(csd_import(&o, &r), -1);
     assert_non_null(strstr(err_get(), "/labels/data/-abc_1/features: row 0 has sentiment nan"));
@@ -456,6 +579,10 @@ int main(void) {
         cmocka_unit_test(import_one_step_is_mean),
         cmocka_unit_test(import_keeps_aligned_ids),
         cmocka_unit_test(import_keeps_nonfinite),
+        cmocka_unit_test(import_skips_nonfinite_rows),
+        cmocka_unit_test(import_checks_label_width),
+        cmocka_unit_test(import_rejects_same_files),
+        cmocka_unit_test(import_checks_out_and_name),
         cmocka_unit_test(import_drops_or_rejects_missing),
         cmocka_unit_test(import_rejects_bad_inputs),
         cmocka_unit_test(folds_file_errors),

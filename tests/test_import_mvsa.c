@@ -157,11 +157,15 @@ static void mvsa_labels_ids_tokens(void **state) {
     expect_tokens(&ds, "10", t10, 5);
     expect_tokens(&ds, "11", t11, 3);
     expect_tokens(&ds, "12", t12, 0);
+    /* A text without words is unavailable, as in the pickle importer; the others are not. */
+    for (int k = 0; k < 5; k++)
+        assert_int_equal(ds.mod[1].available[find_id(&ds, ids[k])], k == 2 ? 0 : 1);
+    assert_int_equal(s.invalid_utf8, 0);
     expect_tokens(&ds, "20", t20, 3);
     expect_tokens(&ds, "30", t30, 5);
 
     char vocab[16][32];
-    assert_int_equal(read_strings(out, "/modalities/text/vocab", vocab, 16), 7);
+    assert_int_equal(read_strings(out, "/modalities/text/vocabulary", vocab, 16), 7);
     const char *expected_vocab[] = {"<pad>", "<blank>", "<unk>", "happy", "day", "sad", "cat"};
     for (int k = 0; k < 7; k++)
         assert_string_equal(vocab[k], expected_vocab[k]);
@@ -181,6 +185,47 @@ static void mvsa_labels_ids_tokens(void **state) {
                 assert_in_range(p[c * plane + q], colours[j][c] - 3, colours[j][c] + 3);
     }
     dataset_free(&ds);
+}
+
+static void mvsa_absolute_image_and_latin1(void **state) {
+    make_set("mvsa-abs");
+    /* An absolute "img" path is read as it is, not joined to the folder. */
+    char line[1024];
+    snprintf(line, sizeof(line),
+             "{\"id\": \"20\", \"label\": \"positive\", \"text\": \"caf\xe9 happy\", "
+             "\"img\": \"%s\"}\n",
+             fixture_path("mvsa-abs/data/20.png"));
+    fixture_write_text("mvsa-abs/dev.jsonl", line);
+    const char *out = fixture_path("mvsa-abs.h5");
+    MvsaImportOptions o;
+    mvsa_import_defaults(&o);
+    o.size = SIDE;
+    ImportSummary s;
+    if (mvsa_import(fixture_path("mvsa-abs"), out, &o, &s) != 0)
+        fail_msg("import failed: %s", err_get());
+    /* The Latin-1 byte 0xE9 is invalid UTF-8: the text is counted. */
+    assert_int_equal(s.invalid_utf8, 1);
+    assert_string_equal(s.first_invalid_utf8, "20");
+}
+
+static void mvsa_rejects_bad_name_and_out(void **state) {
+    make_set("mvsa-name");
+    MvsaImportOptions o;
+    mvsa_import_defaults(&o);
+    o.size = SIDE;
+    const char *out = fixture_path("mvsa-name.h5");
+    o.name = "";
+    const char *empty[] = {"--name: '' has 0 bytes", NULL};
+    fixture_expect_failure(mvsa_import(fixture_path("mvsa-name"), out, &o, NULL), out, empty);
+    o.name = "mvsa/single";
+    const char *slash[] = {"--name: 'mvsa/single' contains '/'", NULL};
+    fixture_expect_failure(mvsa_import(fixture_path("mvsa-name"), out, &o, NULL), out, slash);
+    o.name = NULL;
+    const char *no_folder[] = {"--out: folder ", "no-such does not exist; create it first",
+                               NULL};
+    const char *deep = fixture_path("no-such/out.h5");
+    fixture_expect_failure(mvsa_import(fixture_path("mvsa-name"), deep, &o, NULL), deep,
+                           no_folder);
 }
 
 static void mvsa_min_count(void **state) {
@@ -300,6 +345,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(mvsa_labels_ids_tokens),
         cmocka_unit_test(mvsa_min_count),
+        cmocka_unit_test(mvsa_absolute_image_and_latin1),
+        cmocka_unit_test(mvsa_rejects_bad_name_and_out),
         cmocka_unit_test(mvsa_rejects_bad_lines),
         cmocka_unit_test(mvsa_rejects_bad_files),
     };

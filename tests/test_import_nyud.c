@@ -202,6 +202,33 @@ static void read_splits(const char *path, char *splits) {
     dataset_free(&ds);
 }
 
+static void nyud_skips_macos_files_and_notes(void **state) {
+    make_tree("nyu-mac");
+    /* What macOS's zip adds: a __MACOSX folder of "._" resource forks (not images) at the root
+     * and inside train/, and .DS_Store files. A val/ folder is ignored and noted. */
+    fixture_mkdir("nyu-mac/__MACOSX/train/kitchen");
+    fixture_write_text("nyu-mac/__MACOSX/train/kitchen/._k0.png", "resource fork\n");
+    fixture_mkdir("nyu-mac/train/__MACOSX/kitchen");
+    fixture_write_text("nyu-mac/train/__MACOSX/kitchen/._k0.png", "resource fork\n");
+    fixture_write_text("nyu-mac/train/kitchen/.DS_Store", "finder data\n");
+    fixture_write_text("nyu-mac/train/.DS_Store", "finder data\n");
+    fixture_mkdir("nyu-mac/val/kitchen");
+    write_pair("nyu-mac/val/kitchen/v0.png", 0, 0);
+    NyudImportOptions o;
+    nyud_import_defaults(&o);
+    o.size = SIDE;
+    ImportSummary s;
+    if (nyud_import(fixture_path("nyu-mac"), fixture_path("nyu-mac.h5"), &o, &s) != 0)
+        fail_msg("import failed: %s", err_get());
+    assert_int_equal(s.num_classes, 3);
+    assert_int_equal(s.n, 13); /* the 13 images of make_tree */
+    assert_int_equal(s.ignored_folders, 1);
+    assert_string_equal(s.ignored_names, "val");
+    /* living_room has training images only. */
+    assert_int_equal(s.classes_without_test, 1);
+    assert_string_equal(s.first_class_without_test, "living_room");
+}
+
 static void nyud_valid_cut_by_seed(void **state) {
     make_tree("nyu-seed");
     NyudImportOptions o;
@@ -312,6 +339,7 @@ int main(void) {
         cmocka_unit_test(resize_fractional_weights),
         cmocka_unit_test(nyud_pixels_classes_ids),
         cmocka_unit_test(nyud_valid_cut_by_seed),
+        cmocka_unit_test(nyud_skips_macos_files_and_notes),
         cmocka_unit_test(nyud_rejects_bad_images),
         cmocka_unit_test(nyud_rejects_bad_folders),
     };
