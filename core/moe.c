@@ -17,7 +17,9 @@ void moe_declare(MoeBlock *blk, Model *m, const char *name, int modality, Expert
     blk->h = h;
     blk->e = e;
     blk->k = k;
-    blk->sparse = set->moe_compute == EUAR_MOE_SPARSE;
+    /* With K = E every expert is selected, so the sparse layout would compute the same work
+     * in another slot order; normal_experts() reads S = E as the dense layout. */
+    blk->sparse = set->moe_compute == EUAR_MOE_SPARSE && k < e;
     blk->s = blk->sparse ? k : e;
     blk->width1 = expert == EUAR_EXPERT_GAUSSIAN ? 2 * h : h;
     blk->modality = modality;

@@ -102,10 +102,10 @@ typedef struct Backend {
                              const float *z, int b, int s, int h);
 
     /* Fills eps[B,S,H] for the K selected experts of each row: expert j = sel[r K + t] gets
-     * the N(0,1) vector of stream `st` at counter (step, sample[r] E + j), in slot t when
-     * S = K and in slot j (the others zero) when S = E. The same (step, sample, expert)
-     * gets the same eps whether all experts run or only the selected. sample[] and sel[B,K]
-     * are host memory. */
+     * the N(0,1) vector of stream `st` at counter (step, sample[r] E + j), in slot j (the
+     * others zero) when S = E, and in slot t when S = K < E. K = E therefore means all
+     * experts. The same (step, sample, expert) gets the same eps whether all experts run or
+     * only the selected. sample[] and sel[B,K] are host memory. */
     void (*normal_experts)(float *eps, RngStream st, uint32_t step, const int32_t *sample,
                            const int32_t *sel, int b, int s, int e, int k, int h);
 

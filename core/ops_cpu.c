@@ -275,12 +275,12 @@ static void cpu_normal_experts(float *eps, RngStream st, uint32_t step, const in
                                const int32_t *sel, int b, int s, int e, int k, int h) {
     /* Unselected slots (all experts computed) get zeros: their weight is 0, so their eps
      * never reaches the output or a gradient. */
-    if (s != k)
+    if (s == e && k < e)
         memset(eps, 0, sizeof(float) * (size_t)b * s * h);
     for (int r = 0; r < b; r++)
         for (int t = 0; t < k; t++) {
             int expert = sel[(size_t)r * k + t];
-            int slot = s == k ? t : expert;
+            int slot = s == e ? expert : t;
             uint32_t row = (uint32_t)sample[r] * (uint32_t)e + (uint32_t)expert;
             rng_fill_normal(st, step, row, eps + ((size_t)r * s + slot) * h, (size_t)h);
         }

@@ -32,7 +32,7 @@ __global__ void normal_experts_kernel(float *eps, uint2 key, uint32_t step,
         size_t q = i % blocks, pick = i / blocks;
         size_t r = pick / k, t = pick % k;
         int expert = sel[pick];
-        size_t slot = s == k ? t : (size_t)expert;
+        size_t slot = s == e ? (size_t)expert : t;
         uint32_t row = (uint32_t)sample[r] * (uint32_t)e + (uint32_t)expert;
         normal_block_at(eps + (r * s + slot) * h, (size_t)h, key, step, row, q);
     }
@@ -43,7 +43,7 @@ void cuda_normal_experts(float *eps, RngStream st, uint32_t step, const int32_t 
     if (b == 0 || h == 0)
         return;
     /* Unselected slots (all experts computed) get zeros, as on the CPU. */
-    if (s != k)
+    if (s == e && k < e)
         CUDA_CHECK(cudaMemsetAsync(eps, 0, sizeof(float) * (size_t)b * s * h, 0));
     const int32_t *d_sample = cuda_stage_i32(EUAR_SCRATCH_INDEX, sample, (size_t)b);
     const int32_t *d_sel = cuda_stage_i32(EUAR_SCRATCH_INDEX2, sel, (size_t)b * k);

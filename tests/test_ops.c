@@ -232,6 +232,15 @@ static void normal_experts_keys(void **state) {
                 assert_float_equal(dense[(r * E + unselected[r * K + t]) * H + d], 0.0f, 0.0f);
     be->normal_experts(later, st, 5, sample, sel, B, E, E, K, H);
     assert_memory_not_equal(dense, later, sizeof(dense));
+
+    /* With K = E every expert is selected and S = E is the dense layout: slot j holds expert
+     * j whatever the order of sel, the same draw as when only expert j is selected. */
+    enum { E2 = 2 };
+    const int32_t sel_all[E2] = {1, 0}, sel_one[1] = {0};
+    float all[E2 * H], one_expert[H];
+    be->normal_experts(all, st, 4, sample, sel_all, 1, E2, E2, E2, H);
+    be->normal_experts(one_expert, st, 4, sample, sel_one, 1, 1, E2, 1, H);
+    assert_memory_equal(all, one_expert, sizeof(one_expert));
     /* Rows 0 and 1 select different experts and have other samples: their draws differ. */
     assert_memory_not_equal(sparse, sparse + K * H, sizeof(float) * K * H);
 
