@@ -166,6 +166,7 @@ static void build_boxes(const RunSet *runs, const char *suite, PlotSet *out) {
         text_printf(&dat, "# %s\n# values in %%\n# x min q1 median q3 max n subset model\n",
                     p->caption);
         text_printf(&points, "# x value seed subset model\n");
+        double lo = INFINITY, hi = -INFINITY;
         for (int s = 0; s < num_subsets; s++) {
             for (int m = 0; m < 2; m++) {
                 double values[256];
@@ -185,6 +186,8 @@ static void build_boxes(const RunSet *runs, const char *suite, PlotSet *out) {
                 if (n == 0)
                     continue;
                 qsort(values, (size_t)n, sizeof(double), cmp_double);
+                lo = fmin(lo, values[0]);
+                hi = fmax(hi, values[n - 1]);
                 text_printf(&dat, "%g %.6f %.6f %.6f %.6f %.6f %d ", x, values[0],
                             quantile(values, n, 0.25), quantile(values, n, 0.5),
                             quantile(values, n, 0.75), values[n - 1], n);
@@ -199,6 +202,7 @@ static void build_boxes(const RunSet *runs, const char *suite, PlotSet *out) {
 
         TextBuf gp = {NULL, 0, 0};
         gp_header(&gp, p, p->caption, "available modalities", "test accuracy (%)");
+        report_gp_flat_yrange(&gp, lo, hi);
         text_printf(&gp, "set style fill solid 0.35 border -1\nset boxwidth 0.7\n"
                          "set xrange [0:%d]\nset offsets 0, 0, graph 0.05, graph 0.05\n"
                          "set xtics (", 3 * num_subsets);

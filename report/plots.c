@@ -112,6 +112,13 @@ static void append_gp_string(TextBuf *out, const char *s) {
     text_printf(out, "'");
 }
 
+void report_gp_flat_yrange(TextBuf *gp, double lo, double hi) {
+    if (lo > hi || hi - lo > 1e-9 * fmax(1.0, fabs(hi)))
+        return;
+    double margin = fmax(1.0, 0.05 * fabs(hi));
+    text_printf(gp, "set yrange [%.6g:%.6g]\n", lo - margin, hi + margin);
+}
+
 char *report_gp_string_wrapped(const char *text, int max_columns) {
     TextBuf out = {NULL, 0, 0};
     const char *s = text;

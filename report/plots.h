@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "report/aggregate.h"
+#include "report/text.h"
 
 /* Noise type and level of a canonical noise spec (noise_describe() in noise/noise.h). */
 typedef struct {
@@ -71,6 +72,12 @@ int report_gnuplot_run(const char *gnuplot, const char *dir, const char *stem);
  * at most max_columns characters joined by "\n" (for example 'a'."\n".'b'), so that a long title
  * fits the canvas. Each line is single-quoted as in plot scripts. Returns a malloc'd string. */
 char *report_gp_string_wrapped(const char *text, int max_columns);
+
+/* Writes "set yrange [lo - m:hi + m]" into a plot script when every y value of the plot is the
+ * same (hi - lo at most 1e-9 of their size), where gnuplot would warn that the range is empty
+ * and widen it by itself; m is 1, or 5% of the value when that is larger. Writes nothing when
+ * the values differ or there are none (lo > hi). */
+void report_gp_flat_yrange(TextBuf *gp, double lo, double hi);
 
 /* Writes stem.dat and stem.gp of every plot into folder dir (created when missing), then, when
  * gnuplot is not NULL, runs `gnuplot ./stem.gp` in dir for each, which writes stem.png and
