@@ -213,6 +213,17 @@ check "rerun submits only the 4 lost cells" grep -q 'submitted slurm job 4242, 4
     "$work/fake2.err"
 check "rerun lists 4 cells" test "$(count_listed "$(ls -t "$fres"/slurm/cells-*.txt | head -n 1)")" -eq 4
 check "stand-in run writes 12 results" test "$(count_results "$fres")" -eq 12
+PATH=$fake:$PATH "$EUAR" suite "$SUITE" --quick --runner slurm --only 'synth-mosi/T/euar/1' \
+    --results "$work/fake-one" --poll 0.2 >/dev/null 2>"$work/fake3.err"
+check "a one-cell job exits 0" test $? -eq 0
+check "a one-cell job says 1 cell in 1 task" \
+    grep -q 'submitted slurm job 4242, 1 cell in 1 task;' "$work/fake3.err"
+check "its progress line says 1 task running" \
+    grep -qE '^slurm job 4242: 1 task running, 0 pending; [01]/1 cell finished' "$work/fake3.err"
+check "its last line counts 1 cell and 1 task" \
+    grep -q 'ended: 1 of 1 cell finished, 0 of 1 task failed' "$work/fake3.err"
+check "no message counts 1 of a plural" \
+    sh -c "! grep -hE '(^|[^0-9/])1 (cells|tasks)' '$work'/fake*.err '$work'/dry*.err"
 
 # ---- part 2: a real single-node cluster ----
 
