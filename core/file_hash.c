@@ -124,7 +124,9 @@ static int cache_lookup(char *text, const char *path, const FileStamp *stamp, ui
     return found;
 }
 
-int file_hash_cached(const char *path, const char *cache, uint64_t *hash) {
+/* Looks up or computes the hash of `path`, and with `update` writes a computed one into the
+ * cache. */
+static int hash_with_cache(const char *path, const char *cache, int update, uint64_t *hash) {
     struct stat st;
     if (stat(path, &st) != 0)
         return err_set("cannot read %s: %s", path, strerror(errno));
@@ -143,7 +145,7 @@ int file_hash_cached(const char *path, const char *cache, uint64_t *hash) {
         snprintf(line, sizeof(line), "%016" PRIx64 " %" PRIu64 " %" PRId64 " %" PRId64 " %s",
                  *hash, stamp.size, stamp.mtime_s, stamp.mtime_ns, path);
         append_line(&kept, &kept_len, line);
-        if (write_file_atomic(cache, kept, kept_len) != 0)
+        if (update && write_file_atomic(cache, kept, kept_len) != 0)
             LOG_WARN("%s; the hash of %s is computed again next time", err_get(), path);
     } else if (!found) {
         free(kept);
@@ -151,4 +153,12 @@ int file_hash_cached(const char *path, const char *cache, uint64_t *hash) {
     }
     free(kept);
     return 0;
+}
+
+int file_hash_cached(const char *path, const char *cache, uint64_t *hash) {
+    return hash_with_cache(path, cache, 1, hash);
+}
+
+int file_hash_cached_read_only(const char *path, const char *cache, uint64_t *hash) {
+    return hash_with_cache(path, cache, 0, hash);
 }

@@ -17,4 +17,7 @@ int file_hash_compute(const char *path, uint64_t *hash);
  * With cache NULL, the file is always hashed. Returns 0 or -1 with err_set(). */
 int file_hash_cached(const char *path, const char *cache, uint64_t *hash);
 
+/* Same as file_hash_cached(), but never writes the cache (for dry runs). */
+int file_hash_cached_read_only(const char *path, const char *cache, uint64_t *hash);
+
 #endif

@@ -231,6 +231,11 @@ int suite_result_state(const char *path, char *reason, int cap);
  * up to the caller. */
 void suite_plan(const SuiteCell *cells, int count, const char *dir, SuiteCellPlan *plan);
 
+/* Same as suite_plan(), but writes nothing: data files missing from the hash cache are hashed
+ * and the cache is left as it is (for dry runs). */
+void suite_plan_read_only(const SuiteCell *cells, int count, const char *dir,
+                          SuiteCellPlan *plan);
+
 /* Returns 1 when condition i of a grouped cell is passed to the worker as --test-noise, 0 for
  * the clean condition that the result's metrics.test reports. */
 int suite_cell_test_noise(const SuiteCell *c, int i);

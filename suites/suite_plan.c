@@ -104,20 +104,25 @@ typedef struct {
 } DataHashes;
 
 /* Returns 1 with *hash set when the current file of `path` could be hashed. */
-static int data_hash_lookup(DataHashes *h, const char *path, const char *cache, uint64_t *hash) {
+static int data_hash_lookup(DataHashes *h, const char *path, const char *cache, int update,
+                            uint64_t *hash) {
     int k = 0;
     while (k < h->count && strcmp(h->path[k], path) != 0)
         k++;
     if (k == h->count) {
+        int rc = update ? file_hash_cached(path, cache, &h->hash[k])
+                        : file_hash_cached_read_only(path, cache, &h->hash[k]);
         h->path[k] = path;
-        h->known[k] = file_hash_cached(path, cache, &h->hash[k]) == 0 ? 1 : -1;
+        h->known[k] = rc == 0 ? 1 : -1;
         h->count++;
     }
     *hash = h->hash[k];
     return h->known[k] == 1;
 }
 
-void suite_plan(const SuiteCell *cells, int count, const char *dir, SuiteCellPlan *plan) {
+/* Plans the cells as suite_plan() does; with update 0 the hash cache is only read. */
+static void plan_cells(const SuiteCell *cells, int count, const char *dir, int update,
+                       SuiteCellPlan *plan) {
     char cache[EUAR_SUITE_PATH_LEN + 32];
     suite_hash_cache_path(dir, cache, sizeof(cache));
     /* The cache lives in the results folder; before the first run there is none to write. */
@@ -144,7 +149,7 @@ void suite_plan(const SuiteCell *cells, int count, const char *dir, SuiteCellPla
          * the field predates it and is kept. */
         uint64_t recorded, current;
         int stale = state > 0 && result_file_hash(path, &recorded) &&
-                    data_hash_lookup(&hashes, cells[i].path, cache_path, &current) &&
+                    data_hash_lookup(&hashes, cells[i].path, cache_path, update, &current) &&
                     recorded != current;
         if (stale)
             plan[i] = EUAR_CELL_STALE;
@@ -158,6 +163,15 @@ void suite_plan(const SuiteCell *cells, int count, const char *dir, SuiteCellPla
     free(hashes.path);
     free(hashes.hash);
     free(hashes.known);
+}
+
+void suite_plan(const SuiteCell *cells, int count, const char *dir, SuiteCellPlan *plan) {
+    plan_cells(cells, count, dir, 1, plan);
+}
+
+void suite_plan_read_only(const SuiteCell *cells, int count, const char *dir,
+                          SuiteCellPlan *plan) {
+    plan_cells(cells, count, dir, 0, plan);
 }
 
 void suite_print_stale(const SuiteCell *cells, const int *selected, int n,

@@ -46,7 +46,10 @@ check "one-seed report has no gnuplot warning" sh -c "! grep -i 'warning' report
 check "the flat box plot has a y range" grep -q '^set yrange' results/mini/plots/fig3-box-x.gp
 
 "$EUAR" data synth nyud --out data/x.h5 --seed 2 >/dev/null 2>&1
+cp results/mini/data-hashes.txt hashes-before.txt
 "$EUAR" suite mini.json --dry-run >dry.out 2>dry.err
+check "the dry run leaves the hash cache as it was" \
+    cmp -s hashes-before.txt results/mini/data-hashes.txt
 check "dry run lists the cell as changed" grep -q ' changed ' dry.out
 check "dry run counts it to run" grep -qx '1 cell, 0 finished, 1 to run' dry.out
 "$EUAR" suite mini.json >run2.log 2>&1

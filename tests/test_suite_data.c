@@ -87,6 +87,8 @@ static void file_hash_cache(void **state) {
     write_text(data, "first version of the data");
     write_text(other, "another file");
     uint64_t h, real = hash_of(data), other_hash;
+    assert_int_equal(file_hash_cached_read_only(other, cache, &other_hash), 0);
+    assert_false(file_exists(cache));
     assert_int_equal(file_hash_cached(other, cache, &other_hash), 0);
     assert_int_equal(file_hash_cached(data, cache, &h), 0);
     assert_true(h == real);
@@ -179,13 +181,19 @@ static void plan_changed_data_file(void **state) {
     write_result(dir, &cells[1], "0123456789abcdef");
     write_result(dir, &cells[2], NULL);
     SuiteCellPlan plan[3];
+    /* A dry run plans the same and writes no cache. */
+    char cache[EUAR_SUITE_PATH_LEN + 32];
+    suite_hash_cache_path(dir, cache, sizeof(cache));
+    suite_plan_read_only(cells, n, dir, plan);
+    assert_int_equal(plan[0], EUAR_CELL_SKIP);
+    assert_int_equal(plan[1], EUAR_CELL_STALE);
+    assert_int_equal(plan[2], EUAR_CELL_SKIP);
+    assert_false(file_exists(cache));
     suite_plan(cells, n, dir, plan);
     assert_int_equal(plan[0], EUAR_CELL_SKIP);
     assert_int_equal(plan[1], EUAR_CELL_STALE);
     assert_int_equal(plan[2], EUAR_CELL_SKIP);
     /* The planner cached the hash in the results folder. */
-    char cache[EUAR_SUITE_PATH_LEN + 32];
-    suite_hash_cache_path(dir, cache, sizeof(cache));
     assert_true(file_exists(cache));
     /* Regenerated with other content at the same path: the first cell is stale too. */
     write_mosi("plan.h5", 2);
