@@ -73,11 +73,15 @@ int report_gnuplot_run(const char *gnuplot, const char *dir, const char *stem);
  * fits the canvas. Each line is single-quoted as in plot scripts. Returns a malloc'd string. */
 char *report_gp_string_wrapped(const char *text, int max_columns);
 
-/* Writes "set yrange [lo - m:hi + m]" into a plot script when every y value of the plot is the
- * same (hi - lo at most 1e-9 of their size), where gnuplot would warn that the range is empty
- * and widen it by itself; m is 1, or 5% of the value when that is larger. Writes nothing when
- * the values differ or there are none (lo > hi). */
-void report_gp_flat_yrange(TextBuf *gp, double lo, double hi);
+/* Writes "set AXISrange [lo - m:hi + m]" (axis "x" or "y") into a plot script when every value
+ * on that axis is the same (hi - lo at most 1e-9 of their size). Without it gnuplot warns that
+ * the range is empty. The margin m is 5% of the value, or 1 for 0. Writes nothing when the
+ * values differ or there are none (lo > hi). */
+void report_gp_flat_range(TextBuf *gp, const char *axis, double lo, double hi);
+
+/* Widens [*lo, *hi] (start with INFINITY, -INFINITY) to value ± err. A value that is not
+ * finite is skipped, and an err that is not finite counts as 0. */
+void report_gp_range_add(double *lo, double *hi, double value, double err);
 
 /* Writes stem.dat and stem.gp of every plot into folder dir (created when missing), then, when
  * gnuplot is not NULL, runs `gnuplot ./stem.gp` in dir for each, which writes stem.png and

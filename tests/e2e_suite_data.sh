@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# End-to-end test of a suite's data files: results of a data file regenerated at the same path
-# are run again and the report warns while versions are mixed; a copied suite that maps a
-# dataset label to another file is refused in the results folder of the original; a dataset
-# with NaN or Inf features fails before any cell runs (local and Slurm runners) unless it
-# reads them as 0; a one-seed report renders without gnuplot warnings. Prints "N passed, M
+# End-to-end test of a suite's data files. Results of a data file regenerated at the same path
+# run again, and the report warns while versions are mixed. A copied suite that maps a dataset
+# label to another file is rejected in the results folder of the original. A dataset with NaN
+# or Inf features fails before any cell runs (local and Slurm runners) unless it reads them as
+# 0. One-seed and one-epoch reports render without gnuplot warnings. Prints "N passed, M
 # failed" and exits non-zero on failure.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -44,6 +44,11 @@ check "the result records the data file hash ($hash1)" test -n "$hash1"
 check "one-seed report exits 0" test $? -eq 0
 check "one-seed report has no gnuplot warning" sh -c "! grep -i 'warning' report1.err"
 check "the flat box plot has a y range" grep -q '^set yrange' results/mini/plots/fig3-box-x.gp
+sed 's/"missing"/"convergence"/; s/"mini"/"curve"/' mini.json >curve.json
+"$EUAR" suite curve.json >/dev/null 2>&1
+"$EUAR" report results/curve >curve.out 2>curve.err
+check "a one-epoch convergence report exits 0" test $? -eq 0
+check "and has no gnuplot warning" sh -c "! grep -i 'warning' curve.err"
 
 "$EUAR" data synth nyud --out data/x.h5 --seed 2 >/dev/null 2>&1
 cp results/mini/data-hashes.txt hashes-before.txt

@@ -1,6 +1,7 @@
-/* Tests of the data files behind a suite's results: the file hash and its cache, results of
- * an earlier version of a data file planned again, the results folder of another suite's data,
- * the pre-flight read of NaN features, and the report's check of mixed data file versions. */
+/* Tests of the data files behind a suite's results. They cover the file hash and its cache,
+ * results of an earlier version of a data file planned again, the results folder of another
+ * suite's data, the pre-flight read of NaN features, the report's check of mixed data file
+ * versions, and the plot ranges of equal values. */
 #define _XOPEN_SOURCE 700
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,8 +44,8 @@ static uint64_t hash_of(const char *path) {
 
 /* ---- file hash ---- */
 
-/* Any changed byte, in a full stripe, the tail or past the first 4 MiB block, and any change
- * of length change the hash; equal bytes give equal hashes. */
+/* Equal bytes give equal hashes. Any changed byte (in a full stripe, in the tail or past the
+ * first 4 MiB block) and any change of length change the hash. */
 static void file_hash_content(void **state) {
     size_t len = (5u << 20) + 13;
     unsigned char *data = xmalloc(len);
@@ -79,8 +80,8 @@ static void file_hash_content(void **state) {
     assert_non_null(strstr(err_get(), "absent.bin"));
 }
 
-/* The cache answers for a file with the same path, size and modification time, and a changed
- * file is hashed again; lines of other files stay. */
+/* The cache gives the hash of a file with the same path, size and modification time. A changed
+ * file is hashed again, and the lines of other files stay. */
 static void file_hash_cache(void **state) {
     const char *data = tmp_path("cached.bin"), *other = tmp_path("other.bin");
     const char *cache = tmp_path("hashes.txt");
@@ -355,27 +356,39 @@ static void report_mixed_data_files(void **state) {
     data_files_free(&check);
 }
 
-/* Equal values get a y range with a margin; differing values or none get nothing. */
-static void flat_yrange(void **state) {
+/* Equal values get a range with a margin; differing values or none get nothing. */
+static void flat_axis_range(void **state) {
     TextBuf gp = {NULL, 0, 0};
-    report_gp_flat_yrange(&gp, 45.4545, 45.4545);
+    report_gp_flat_range(&gp, "y", 45.4545, 45.4545);
     char *text = text_finish(&gp);
     double lo, hi;
     assert_int_equal(sscanf(text, "set yrange [%lf:%lf]", &lo, &hi), 2);
     assert_true(lo < 45.4545 - 0.5 && hi > 45.4545 + 0.5);
     free(text);
     TextBuf zero = {NULL, 0, 0};
-    report_gp_flat_yrange(&zero, 0.0, 0.0);
+    report_gp_flat_range(&zero, "y", 0.0, 0.0);
     text = text_finish(&zero);
     assert_int_equal(sscanf(text, "set yrange [%lf:%lf]", &lo, &hi), 2);
     assert_true(lo < 0.0 && hi > 0.0);
     free(text);
     TextBuf none = {NULL, 0, 0};
-    report_gp_flat_yrange(&none, 40.0, 45.0);
-    report_gp_flat_yrange(&none, INFINITY, -INFINITY);
+    report_gp_flat_range(&none, "y", 40.0, 45.0);
+    report_gp_flat_range(&none, "x", INFINITY, -INFINITY);
     text = text_finish(&none);
     assert_true(text == NULL || text[0] == '\0');
     free(text);
+}
+
+/* The extent of values with error bars skips values that are not finite. */
+static void range_add_extent(void **state) {
+    double lo = INFINITY, hi = -INFINITY;
+    report_gp_range_add(&lo, &hi, 50.0, 2.0);
+    report_gp_range_add(&lo, &hi, NAN, 1.0);
+    report_gp_range_add(&lo, &hi, 51.0, NAN);
+    assert_true(lo == 48.0);
+    assert_true(hi == 52.0);
+    report_gp_range_add(&lo, &hi, -INFINITY, 0.0);
+    assert_true(lo == 48.0);
 }
 
 static int setup(void **state) {
@@ -391,7 +404,8 @@ int main(void) {
         cmocka_unit_test(results_dir_other_data),
         cmocka_unit_test(preflight_nonfinite),
         cmocka_unit_test(report_mixed_data_files),
-        cmocka_unit_test(flat_yrange),
+        cmocka_unit_test(flat_axis_range),
+        cmocka_unit_test(range_add_extent),
     };
     return cmocka_run_group_tests(tests, setup, tmp_dir_teardown);
 }
