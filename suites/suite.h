@@ -247,7 +247,7 @@ void suite_cell_conditions_text(const SuiteCell *c, char *buf, int cap);
 /* Builds the argument vector of the worker that runs a cell:
  *   EXE train --data PATH --model M --noise SPEC --noise-seed S
  *       [--test-noise LABEL=SPEC ...] --set key=value ... [--joint-out DIR/<hash>.joint.h5]
- *       --out DIR/<hash>.json --meta suite=NAME --meta dataset=LABEL --meta condition=LABEL
+ *       [--nonfinite zero] --data-hash-cache DIR/data-hashes.txt --out DIR/<hash>.json --meta suite=NAME --meta dataset=LABEL --meta condition=LABEL
  *       --meta condition_index=I --meta model_index=J --meta hash=H
  * with one --set per setting and, for a grouped cell, one --test-noise per condition in suite
  * order except the clean condition that metrics.test reports. Returns a NULL-terminated array
