@@ -20,6 +20,9 @@ SUITE_RUN_ARGS = --runner slurm $(SLURM_ARGS)
 else
 $(error RUNNER=$(RUNNER) is not a runner; use RUNNER=local or RUNNER=slurm)
 endif
+# A dry run (--dry-run in SLURM_ARGS) writes no results, so the suite-* targets skip the report.
+suite_report = $(if $(filter --dry-run,$(SUITE_RUN_ARGS)),@echo "dry run: no report of $(1)",\
+               bin/euar report $(1))
 
 # Debian packages the build, the embedded default data and the tests need.
 DEB_PACKAGES := build-essential libhdf5-dev libcjson-dev libopenblas-dev librandom123-dev \
@@ -153,19 +156,19 @@ data: data/synth-mosi.h5 data/fmnist-2view.h5 data/synth-nyud.h5 data/synth-mvsa
 
 suite-missing: bin/euar data
 	bin/euar suite suites/missing.json $(SUITE_RUN_ARGS) --results results/missing
-	bin/euar report results/missing
+	$(call suite_report,results/missing)
 
 suite-missing-quick: bin/euar data
 	bin/euar suite suites/missing.json --quick $(SUITE_RUN_ARGS) --results results/missing-quick
-	bin/euar report results/missing-quick
+	$(call suite_report,results/missing-quick)
 
 suite-noise: bin/euar data
 	bin/euar suite suites/noise.json $(SUITE_RUN_ARGS) --results results/noise
-	bin/euar report results/noise
+	$(call suite_report,results/noise)
 
 suite-noise-quick: bin/euar data
 	bin/euar suite suites/noise.json --quick $(SUITE_RUN_ARGS) --results results/noise-quick
-	bin/euar report results/noise-quick
+	$(call suite_report,results/noise-quick)
 
 # Renders every suite folder under results/ and writes results/index.md.
 # 22856 samples, about 4 GB; not part of `data`: only the full paper suites need it.
@@ -175,36 +178,36 @@ data/synth-mosei.h5: | bin/euar
 
 suite-experts: bin/euar data data/synth-mosei.h5
 	bin/euar suite suites/experts.json $(SUITE_RUN_ARGS) --results results/experts
-	bin/euar report results/experts
+	$(call suite_report,results/experts)
 
 suite-experts-quick: bin/euar data
 	bin/euar suite suites/experts.json --quick $(SUITE_RUN_ARGS) --results results/experts-quick
-	bin/euar report results/experts-quick
+	$(call suite_report,results/experts-quick)
 
 suite-ablation: bin/euar data data/synth-mosei.h5
 	bin/euar suite suites/ablation.json $(SUITE_RUN_ARGS) --results results/ablation
-	bin/euar report results/ablation
+	$(call suite_report,results/ablation)
 
 suite-ablation-quick: bin/euar data
 	bin/euar suite suites/ablation.json --quick $(SUITE_RUN_ARGS) --results results/ablation-quick
-	bin/euar report results/ablation-quick
+	$(call suite_report,results/ablation-quick)
 
 suite-convergence: bin/euar data/synth-mosi.h5
 	bin/euar suite suites/convergence.json $(SUITE_RUN_ARGS) --results results/convergence
-	bin/euar report results/convergence
+	$(call suite_report,results/convergence)
 
 suite-convergence-quick: bin/euar data/synth-mosi.h5
 	bin/euar suite suites/convergence.json --quick $(SUITE_RUN_ARGS) \
 	    --results results/convergence-quick
-	bin/euar report results/convergence-quick
+	$(call suite_report,results/convergence-quick)
 
 suite-main: bin/euar data data/synth-mosei.h5
 	bin/euar suite suites/main.json $(SUITE_RUN_ARGS) --results results/main
-	bin/euar report results/main
+	$(call suite_report,results/main)
 
 suite-main-quick: bin/euar data
 	bin/euar suite suites/main.json --quick $(SUITE_RUN_ARGS) --results results/main-quick
-	bin/euar report results/main-quick
+	$(call suite_report,results/main-quick)
 
 # Renders every suite folder under results/ and writes results/index.md.
 report: bin/euar
@@ -225,6 +228,7 @@ test-e2e: bin/euar data
 	tests/e2e_import_csd.sh
 	tests/e2e_slurm.sh
 	tests/e2e_device.sh
+	tests/e2e_suite_data.sh
 
 bench: bin/euar data/synth-mosi.h5
 	bench/run.sh

@@ -11,6 +11,7 @@
 #include "cli/prepare.h"
 #include "core/backend.h"
 #include "core/common.h"
+#include "core/file_hash.h"
 #include "core/result.h"
 #include "report/joint_file.h"
 
@@ -140,6 +141,9 @@ static void train_usage(FILE *f) {
             "  --device NAME      cpu (default), cuda (GPU 0; an error without one) or auto "
             "(cuda when\n"
             "                     a GPU is present, cpu otherwise)\n"
+            "  --data-hash-cache FILE\n"
+            "                     look up the hash of --data that --out records in FILE, keyed\n"
+            "                     by path, size and modification time (suites pass one)\n"
             "  --quiet            no settings table and no per-epoch lines\n"
             "  --settings         print every setting with its default and exit\n\n"
             "Exit status: 0 finished, 1 bad input (no result written), 3 diverged (result "
@@ -150,6 +154,7 @@ static void train_usage(FILE *f) {
 int cmd_train(int argc, char **argv) {
     const char *data_path = NULL, *model = NULL, *noise = "", *out_path = NULL;
     const char *device = "cpu";
+    const char *hash_cache = NULL;
     uint64_t noise_seed = 0;
     int quiet = 0;
     Settings set;
@@ -168,7 +173,8 @@ int cmd_train(int argc, char **argv) {
                           strcmp(a, "--set") == 0 || strcmp(a, "--out") == 0 ||
                           strcmp(a, "--meta") == 0 || strcmp(a, "--nonfinite") == 0 ||
                           strcmp(a, "--test-noise") == 0 || strcmp(a, "--joint-out") == 0 ||
-                          strcmp(a, "--device") == 0;
+                          strcmp(a, "--device") == 0 ||
+                          strcmp(a, "--data-hash-cache") == 0;
         if (takes_value && !v) {
             fprintf(stderr, "euar: error: %s needs a value; see euar train --help\n", a);
             return 1;
@@ -276,6 +282,9 @@ int cmd_train(int argc, char **argv) {
             tc.spec[tc.count] = eq + 1;
             tc.count++;
             i++;
+        } else if (strcmp(a, "--data-hash-cache") == 0) {
+            hash_cache = v;
+            i++;
         } else if (strcmp(a, "--meta") == 0) {
             const char *eq = strchr(v, '=');
             if (!eq || eq == v || info.meta_count == EUAR_RESULT_MAX_META) {
@@ -315,6 +324,13 @@ int cmd_train(int argc, char **argv) {
         return 1;
     }
 
+    /* The identity of the file as it is before reading it, so that a suite can tell this
+     * result from one of a file regenerated at the same path. */
+    if (out_path && file_hash_cached(data_path, hash_cache, &info.data_file_hash) != 0) {
+        fprintf(stderr, "euar: error: %s\n", err_get());
+        return 1;
+    }
+    info.has_data_file_hash = out_path != NULL;
     PreparedData prep;
     if (prepare_data(&prep, data_path, noise, noise_seed, nonfinite) != 0) {
         fprintf(stderr, "euar: error: %s\n", err_get());

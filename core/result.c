@@ -194,6 +194,10 @@ int result_write(const char *path, const ResultInfo *info, const Settings *s,
     char checksum[24];
     snprintf(checksum, sizeof(checksum), "%016" PRIx64, info->data_checksum);
     cJSON_AddStringToObject(root, "data_checksum", checksum);
+    if (info->has_data_file_hash) {
+        snprintf(checksum, sizeof(checksum), "%016" PRIx64, info->data_file_hash);
+        cJSON_AddStringToObject(root, "data_file_hash", checksum);
+    }
     cJSON_AddNumberToObject(root, "peak_rss_mb", (double)peak_rss_bytes() / 1048576.0);
 
     char *text = cJSON_Print(root);

@@ -25,6 +25,8 @@ typedef struct {
     int num_modalities;
     const char *modality_names[EUAR_MODEL_MAX_MODALITIES];
     uint64_t data_checksum;
+    uint64_t data_file_hash; /* file_hash_compute() of data_path before it was read */
+    int has_data_file_hash;
     const char *backend;
     const BackendInfo *device; /* what ran it, or NULL (written as the CPU) */
     /* Test-time conditions: the selected model evaluated on the corrupted test split. */

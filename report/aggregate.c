@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "core/common.h"
 #include "core/result.h"
 #include "core/settings.h"
+#include "report/data_files.h"
 
 const char *const report_setting_keys[EUAR_REPORT_NUM_SETTINGS] = {
     "epochs", "batch", "lr", "experts", "top_k", "hidden", "select", "protocol",
@@ -128,6 +130,7 @@ typedef struct {
     GroupValues *values; /* parallel to set->groups */
     int cap_groups;
     SuiteRecord *record; /* NULL without suite.json */
+    DataFileCheck data_files;
 } Builder;
 
 /* The fields of one result file that the report uses; strings point into the cJSON tree. */
@@ -824,6 +827,11 @@ static int load_file(Builder *b, const char *path) {
         rc = parse_result(root, path, &fields, setting_buf);
         if (rc == 0)
             rc = add_result(b, &fields, path);
+        const cJSON *file_hash = cJSON_GetObjectItemCaseSensitive(root, "data_file_hash");
+        uint64_t hash;
+        if (rc == 0 && cJSON_IsString(file_hash) &&
+            sscanf(file_hash->valuestring, "%" SCNx64, &hash) == 1)
+            data_files_note(&b->data_files, fields.suite, fields.dataset, hash, path);
         if (rc == 0)
             b->set->num_files++;
     } else if (rc == 1) {
@@ -942,7 +950,7 @@ int report_load_dir(ReportSet *out, const char *dir) {
     if (list_results(dir, &names, &count) != 0)
         return -1;
     SuiteRecord record;
-    Builder b = {out, NULL, 0, NULL};
+    Builder b = {out, NULL, 0, NULL, {0}};
     if (record_load(dir, &record, out))
         b.record = &record;
     int rc = 0;
@@ -979,6 +987,9 @@ int report_load_dir(ReportSet *out, const char *dir) {
                  "%s from earlier settings of the suite and can be deleted", out->num_left_out,
                  out->num_left_out == 1 ? "" : "s", dir,
                  out->num_left_out == 1 ? "it comes" : "they come");
+    if (rc == 0)
+        data_files_warn(&b.data_files);
+    data_files_free(&b.data_files);
     if (b.record)
         record_free(&record);
     if (rc != 0)

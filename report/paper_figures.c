@@ -166,6 +166,7 @@ static void build_boxes(const RunSet *runs, const char *suite, PlotSet *out) {
         text_printf(&dat, "# %s\n# values in %%\n# x min q1 median q3 max n subset model\n",
                     p->caption);
         text_printf(&points, "# x value seed subset model\n");
+        double lo = INFINITY, hi = -INFINITY;
         for (int s = 0; s < num_subsets; s++) {
             for (int m = 0; m < 2; m++) {
                 double values[256];
@@ -185,6 +186,8 @@ static void build_boxes(const RunSet *runs, const char *suite, PlotSet *out) {
                 if (n == 0)
                     continue;
                 qsort(values, (size_t)n, sizeof(double), cmp_double);
+                lo = fmin(lo, values[0]);
+                hi = fmax(hi, values[n - 1]);
                 text_printf(&dat, "%g %.6f %.6f %.6f %.6f %.6f %d ", x, values[0],
                             quantile(values, n, 0.25), quantile(values, n, 0.5),
                             quantile(values, n, 0.75), values[n - 1], n);
@@ -199,6 +202,7 @@ static void build_boxes(const RunSet *runs, const char *suite, PlotSet *out) {
 
         TextBuf gp = {NULL, 0, 0};
         gp_header(&gp, p, p->caption, "available modalities", "test accuracy (%)");
+        report_gp_flat_range(&gp, "y", lo, hi);
         text_printf(&gp, "set style fill solid 0.35 border -1\nset boxwidth 0.7\n"
                          "set xrange [0:%d]\nset offsets 0, 0, graph 0.05, graph 0.05\n"
                          "set xtics (", 3 * num_subsets);
@@ -266,12 +270,15 @@ static void build_experts(const ReportSet *set, PlotSet *out) {
     p->caption = xstrdup("Fig. 4: test accuracy (Acc2 of the protocol, or Acc for "
                          "classification) against the number of experts, mean and sample std "
                          "over the seeds");
-    TextBuf dat = {NULL, 0, 0}, gp = {NULL, 0, 0};
+    TextBuf dat = {NULL, 0, 0}, gp = {NULL, 0, 0}, cmd = {NULL, 0, 0};
     text_printf(&dat, "# %s\n# values in %%; one block per series\n# experts mean std n\n",
                 p->caption);
     gp_header(&gp, p, p->caption, "number of experts (log2 scale)", "test accuracy (%)");
     text_printf(&gp, "set logscale x 2\nset offsets graph 0.05, graph 0.05, graph 0.05, "
-                     "graph 0.05\nplot");
+                     "graph 0.05\n");
+    /* The plot command follows the y range, which needs every value first. */
+    text_printf(&cmd, "plot");
+    double lo = INFINITY, hi = -INFINITY, x_lo = INFINITY, x_hi = -INFINITY;
     for (int s = 0; s < num_series; s++) {
         int *experts = NULL, count = 0;
         const ReportGroup **groups = NULL;
@@ -296,17 +303,24 @@ static void build_experts(const ReportSet *set, PlotSet *out) {
         for (int j = 0; j < count; j++) {
             const MetricStat *ms = report_group_metric(groups[j],
                                                        report_accuracy_metric(groups[j]));
-            if (ms)
+            if (ms) {
                 text_printf(&dat, "%d %.6f %.6f %d\n", experts[j], 100.0 * ms->mean,
                             100.0 * ms->std, ms->n);
+                report_gp_range_add(&lo, &hi, 100.0 * ms->mean, 100.0 * ms->std);
+                report_gp_range_add(&x_lo, &x_hi, experts[j], 0.0);
+            }
         }
-        text_printf(&gp, "%s '%s.dat' index %d using 1:2:3 with yerrorlines lc rgb '%s' pt 7 "
-                         "title ", s ? ", \\\n    " : " ", p->stem, s, colour(s));
-        gp_quoted(&gp, series[s].name);
+        text_printf(&cmd, "%s '%s.dat' index %d using 1:2:3 with yerrorlines lc rgb '%s' pt 7 "
+                          "title ", s ? ", \\\n    " : " ", p->stem, s, colour(s));
+        gp_quoted(&cmd, series[s].name);
         free(experts);
         free(groups);
     }
-    text_printf(&gp, "\n");
+    report_gp_flat_range(&gp, "x", x_lo, x_hi);
+    report_gp_flat_range(&gp, "y", lo, hi);
+    char *plot_command = text_finish(&cmd);
+    text_printf(&gp, "%s\n", plot_command);
+    free(plot_command);
     gp_footer(&gp, p);
     p->dat = text_finish(&dat);
     p->gp = text_finish(&gp);
@@ -369,6 +383,7 @@ static void build_curves(const RunSet *runs, const char *suite, PlotSet *out) {
                             models[m].name, models[m].name, models[m].name, models[m].name);
             text_printf(&dat, "\n");
             double *values = xcalloc((size_t)EUAR_MAX(runs->num_runs, 1), sizeof(double));
+            double lo = INFINITY, hi = -INFINITY, x_lo = INFINITY, x_hi = -INFINITY;
             for (int e = 0; e < max_epochs; e++) {
                 double epoch = e + 1;
                 for (int i = 0; i < runs->num_runs; i++)
@@ -378,6 +393,7 @@ static void build_curves(const RunSet *runs, const char *suite, PlotSet *out) {
                         break;
                     }
                 text_printf(&dat, "%g", epoch);
+                report_gp_range_add(&x_lo, &x_hi, epoch, 0.0);
                 for (int m = 0; m < num_models; m++) {
                     int n = 0;
                     for (int i = 0; i < runs->num_runs; i++) {
@@ -396,6 +412,8 @@ static void build_curves(const RunSet *runs, const char *suite, PlotSet *out) {
                     else
                         text_printf(&dat, " %.6f %.6f %.6f %.6f %d", mean, std, mean - std,
                                     mean + std, n);
+                    if (n > 0)
+                        report_gp_range_add(&lo, &hi, mean, std);
                 }
                 text_printf(&dat, "\n");
             }
@@ -404,6 +422,8 @@ static void build_curves(const RunSet *runs, const char *suite, PlotSet *out) {
             TextBuf gp = {NULL, 0, 0};
             gp_header(&gp, p, p->caption, "epoch",
                       which ? "validation loss" : "validation metric");
+            report_gp_flat_range(&gp, "x", x_lo, x_hi);
+            report_gp_flat_range(&gp, "y", lo, hi);
             text_printf(&gp, "set style fill transparent solid 0.2 noborder\nplot");
             for (int m = 0; m < num_models; m++) {
                 int base = 2 + 5 * m;

@@ -112,6 +112,21 @@ static void append_gp_string(TextBuf *out, const char *s) {
     text_printf(out, "'");
 }
 
+void report_gp_range_add(double *lo, double *hi, double value, double err) {
+    if (!isfinite(value))
+        return;
+    double e = isfinite(err) ? fabs(err) : 0.0;
+    *lo = fmin(*lo, value - e);
+    *hi = fmax(*hi, value + e);
+}
+
+void report_gp_flat_range(TextBuf *gp, const char *axis, double lo, double hi) {
+    if (lo > hi || hi - lo > 1e-9 * fmax(1.0, fabs(hi)))
+        return;
+    double margin = hi != 0.0 ? 0.05 * fabs(hi) : 1.0;
+    text_printf(gp, "set %srange [%.6g:%.6g]\n", axis, lo - margin, hi + margin);
+}
+
 char *report_gp_string_wrapped(const char *text, int max_columns) {
     TextBuf out = {NULL, 0, 0};
     const char *s = text;
@@ -402,6 +417,7 @@ static void build_accuracy(PlotBuilder *b, const NoiseLevel *level, const LevelP
         append_column_name(&dat, s->models[m]->model, ".std");
     }
     text_printf(&dat, "\n");
+    double lo = INFINITY, hi = -INFINITY; /* y extent of the points with their error bars */
     for (int i = 0; i < num_points; i++) {
         text_printf(&dat, "%.6g", points[i].level);
         for (int m = 0; m < s->num_models; m++) {
@@ -415,6 +431,8 @@ static void build_accuracy(PlotBuilder *b, const NoiseLevel *level, const LevelP
                 ms = report_metric_find(test->metrics, test->num_metrics, name);
             append_value(&dat, ms ? 100.0 * ms->mean : 0.0, ms != NULL);
             append_value(&dat, ms ? 100.0 * ms->std : 0.0, ms != NULL);
+            if (ms)
+                report_gp_range_add(&lo, &hi, 100.0 * ms->mean, 100.0 * ms->std);
         }
         text_printf(&dat, "\n");
     }
@@ -422,6 +440,7 @@ static void build_accuracy(PlotBuilder *b, const NoiseLevel *level, const LevelP
 
     TextBuf gp = {NULL, 0, 0};
     append_gp_header(&gp, p, title, xlabel_of(level), "accuracy (%), mean and std over seeds");
+    report_gp_flat_range(&gp, "y", lo, hi);
     /* Margins keep the points and error bars at the first and last level inside the frame. */
     text_printf(&gp, "set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\nplot");
     for (int m = 0; m < s->num_models; m++) {
@@ -490,6 +509,7 @@ static void build_sigma2(PlotBuilder *b, const ReportGroup *g, const NoiseLevel 
         append_column_name(&dat, modalities[r], ".std");
     }
     text_printf(&dat, "\n");
+    double lo = INFINITY, hi = -INFINITY;
     for (int i = 0; i < num_points; i++) {
         text_printf(&dat, "%.6g", points[i].level);
         for (int r = 0; r < num_modalities; r++) {
@@ -497,6 +517,8 @@ static void build_sigma2(PlotBuilder *b, const ReportGroup *g, const NoiseLevel 
             int present = rs && rs->sigma2_n > 0;
             append_value(&dat, present ? rs->sigma2_mean : 0.0, present);
             append_value(&dat, present ? rs->sigma2_std : 0.0, present);
+            if (present)
+                report_gp_range_add(&lo, &hi, rs->sigma2_mean, rs->sigma2_std);
         }
         text_printf(&dat, "\n");
     }
@@ -504,6 +526,7 @@ static void build_sigma2(PlotBuilder *b, const ReportGroup *g, const NoiseLevel 
 
     TextBuf gp = {NULL, 0, 0};
     append_gp_header(&gp, p, title, xlabel_of(level), "mean expert sigma^2");
+    report_gp_flat_range(&gp, "y", lo, hi);
     text_printf(&gp, "set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\nplot");
     for (int r = 0; r < num_modalities; r++) {
         text_printf(&gp, "%s '%s.dat' using 1:%d:%d with yerrorlines title ", r ? ", \\\n    "

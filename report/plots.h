@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "report/aggregate.h"
+#include "report/text.h"
 
 /* Noise type and level of a canonical noise spec (noise_describe() in noise/noise.h). */
 typedef struct {
@@ -71,6 +72,16 @@ int report_gnuplot_run(const char *gnuplot, const char *dir, const char *stem);
  * at most max_columns characters joined by "\n" (for example 'a'."\n".'b'), so that a long title
  * fits the canvas. Each line is single-quoted as in plot scripts. Returns a malloc'd string. */
 char *report_gp_string_wrapped(const char *text, int max_columns);
+
+/* Writes "set AXISrange [lo - m:hi + m]" (axis "x" or "y") into a plot script when every value
+ * on that axis is the same (hi - lo at most 1e-9 of their size). Without it gnuplot warns that
+ * the range is empty. The margin m is 5% of the value, or 1 for 0. Writes nothing when the
+ * values differ or there are none (lo > hi). */
+void report_gp_flat_range(TextBuf *gp, const char *axis, double lo, double hi);
+
+/* Widens [*lo, *hi] (start with INFINITY, -INFINITY) to value ± err. A value that is not
+ * finite is skipped, and an err that is not finite counts as 0. */
+void report_gp_range_add(double *lo, double *hi, double value, double err);
 
 /* Writes stem.dat and stem.gp of every plot into folder dir (created when missing), then, when
  * gnuplot is not NULL, runs `gnuplot ./stem.gp` in dir for each, which writes stem.png and

@@ -195,7 +195,23 @@ typedef enum {
     EUAR_CELL_RUN,   /* no result file */
     EUAR_CELL_SKIP,  /* a finished result (status ok or failed) exists */
     EUAR_CELL_RERUN, /* the result file is corrupt or incomplete and must be replaced */
+    EUAR_CELL_STALE, /* a finished result records another data_file_hash than the file has */
 } SuiteCellPlan;
+
+/* Returns "" when n is 1 and "s" otherwise, for counts in messages ("1 cell", "2 cells"). */
+const char *suite_plural(int n);
+
+/* Cache of data file hashes in a results folder (core/file_hash.h), shared by the planner and
+ * the workers so that each version of a file is read for its hash once. */
+#define EUAR_SUITE_HASH_CACHE "data-hashes.txt"
+
+/* Path of the hash cache of a results folder: DIR/data-hashes.txt. */
+void suite_hash_cache_path(const char *dir, char *buf, int cap);
+
+/* Prints on stderr, per dataset with cells planned EUAR_CELL_STALE among the `n` cells at
+ * `selected`, one line saying how many finished cells run again because the file changed. */
+void suite_print_stale(const SuiteCell *cells, const int *selected, int n,
+                       const SuiteCellPlan *plan);
 
 /* Result file of a cell: DIR/<hash>.json. */
 void suite_result_path(const char *dir, const SuiteCell *c, char *buf, int cap);
@@ -208,9 +224,17 @@ void suite_joint_path(const char *dir, const SuiteCell *c, char *buf, int cap);
 int suite_result_state(const char *path, char *reason, int cap);
 
 /* Plans each cell from the files in `dir`. A cell that requests a joint file and has a result
- * with status "ok" but no joint file is planned EUAR_CELL_RERUN. Reads only; deleting corrupt
- * files is up to the caller. */
+ * with status "ok" but no joint file is planned EUAR_CELL_RERUN. A finished result whose
+ * "data_file_hash" differs from the hash of the cell's data file now is planned
+ * EUAR_CELL_STALE; a result without the field (written by an older euar) stays finished. The
+ * hashes come from the cache DIR/data-hashes.txt when DIR exists. Deleting corrupt files is
+ * up to the caller. */
 void suite_plan(const SuiteCell *cells, int count, const char *dir, SuiteCellPlan *plan);
+
+/* Same as suite_plan(), but writes nothing: data files missing from the hash cache are hashed
+ * and the cache is left as it is (for dry runs). */
+void suite_plan_read_only(const SuiteCell *cells, int count, const char *dir,
+                          SuiteCellPlan *plan);
 
 /* Returns 1 when condition i of a grouped cell is passed to the worker as --test-noise, 0 for
  * the clean condition that the result's metrics.test reports. */
@@ -223,7 +247,7 @@ void suite_cell_conditions_text(const SuiteCell *c, char *buf, int cap);
 /* Builds the argument vector of the worker that runs a cell:
  *   EXE train --data PATH --model M --noise SPEC --noise-seed S
  *       [--test-noise LABEL=SPEC ...] --set key=value ... [--joint-out DIR/<hash>.joint.h5]
- *       --out DIR/<hash>.json --meta suite=NAME --meta dataset=LABEL --meta condition=LABEL
+ *       [--nonfinite zero] --data-hash-cache DIR/data-hashes.txt --out DIR/<hash>.json --meta suite=NAME --meta dataset=LABEL --meta condition=LABEL
  *       --meta condition_index=I --meta model_index=J --meta hash=H
  * with one --set per setting and, for a grouped cell, one --test-noise per condition in suite
  * order except the clean condition that metrics.test reports. Returns a NULL-terminated array
@@ -256,8 +280,9 @@ typedef struct {
 } SuiteRunOptions;
 
 /* Checks every dataset with cells[todo[0..n-1]] to run before anything is written, so that an
- * invalid cell fails the suite at once instead of failing in every worker: the file can be
- * read, its metadata fits each condition's noise spec and each model's task, and each cell's
+ * invalid cell fails the suite at once instead of failing in every worker: the whole file
+ * reads as the workers read it (one streamed pass per dataset, with its "nonfinite" policy),
+ * its metadata fits each condition's noise spec and each model's task, and each cell's
  * settings pass settings_check(). Returns 0 or -1 with err_set(). */
 int suite_preflight(const Suite *s, const SuiteCell *cells, const int *todo, int n);
 

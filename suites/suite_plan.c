@@ -1,10 +1,12 @@
 /* Planning of a suite run: which cells are finished, the worker command of a cell, and the
  * record of the resolved suite in the results folder. Nothing here starts a process. */
+#define _XOPEN_SOURCE 700 /* realpath() */
 #include "suite.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "core/common.h"
+#include "core/file_hash.h"
 
 /* Name and version of DIR/suite.json. */
 #define SUITE_RECORD_FORMAT "euar-bench-suite"
@@ -25,13 +28,20 @@ void suite_joint_path(const char *dir, const SuiteCell *c, char *buf, int cap) {
     snprintf(buf, (size_t)cap, "%s/%s.joint.h5", dir, c->hash);
 }
 
-/* Returns 1 when the result file at `path` has "status": "ok". */
-static int result_is_ok(const char *path) {
+/* Parses the result file at `path`. Returns the tree, or NULL when it cannot be read or is
+ * not JSON. */
+static cJSON *result_parse(const char *path) {
     char *text = read_file_text(path, NULL);
     if (!text)
-        return 0;
+        return NULL;
     cJSON *root = cJSON_Parse(text);
     free(text);
+    return root;
+}
+
+/* Returns 1 when the result file at `path` has "status": "ok". */
+static int result_is_ok(const char *path) {
+    cJSON *root = result_parse(path);
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
     int ok = cJSON_IsString(status) && strcmp(status->valuestring, "ok") == 0;
     cJSON_Delete(root);
@@ -67,7 +77,61 @@ int suite_result_state(const char *path, char *reason, int cap) {
     return finished ? 1 : -1;
 }
 
-void suite_plan(const SuiteCell *cells, int count, const char *dir, SuiteCellPlan *plan) {
+const char *suite_plural(int n) {
+    return n == 1 ? "" : "s";
+}
+
+void suite_hash_cache_path(const char *dir, char *buf, int cap) {
+    snprintf(buf, (size_t)cap, "%s/%s", dir, EUAR_SUITE_HASH_CACHE);
+}
+
+/* Reads "data_file_hash" of a result into *hash. Returns 1 when the result has one, 0 for a
+ * result written before the field existed (or unreadable). */
+static int result_file_hash(const char *path, uint64_t *hash) {
+    cJSON *root = result_parse(path);
+    const cJSON *field = cJSON_GetObjectItemCaseSensitive(root, "data_file_hash");
+    int found = cJSON_IsString(field) && sscanf(field->valuestring, "%" SCNx64, hash) == 1;
+    cJSON_Delete(root);
+    return found;
+}
+
+/* Hashes of the data files of the cells, one per distinct path, computed on first use. */
+typedef struct {
+    int count;
+    const char **path;
+    uint64_t *hash;
+    int *known; /* 1 hashed, -1 unreadable (its cells keep their results) */
+} DataHashes;
+
+/* Returns 1 with *hash set when the current file of `path` could be hashed. */
+static int data_hash_lookup(DataHashes *h, const char *path, const char *cache, int update,
+                            uint64_t *hash) {
+    int k = 0;
+    while (k < h->count && strcmp(h->path[k], path) != 0)
+        k++;
+    if (k == h->count) {
+        int rc = update ? file_hash_cached(path, cache, &h->hash[k])
+                        : file_hash_cached_read_only(path, cache, &h->hash[k]);
+        h->path[k] = path;
+        h->known[k] = rc == 0 ? 1 : -1;
+        h->count++;
+    }
+    *hash = h->hash[k];
+    return h->known[k] == 1;
+}
+
+/* Plans the cells as suite_plan() does; with update 0 the hash cache is only read. */
+static void plan_cells(const SuiteCell *cells, int count, const char *dir, int update,
+                       SuiteCellPlan *plan) {
+    char cache[EUAR_SUITE_PATH_LEN + 32];
+    suite_hash_cache_path(dir, cache, sizeof(cache));
+    /* The cache lives in the results folder; before the first run there is none to write. */
+    struct stat dir_st;
+    const char *cache_path = stat(dir, &dir_st) == 0 ? cache : NULL;
+    DataHashes hashes = {0};
+    hashes.path = xcalloc((size_t)EUAR_MAX(count, 1), sizeof(char *));
+    hashes.hash = xcalloc((size_t)EUAR_MAX(count, 1), sizeof(uint64_t));
+    hashes.known = xcalloc((size_t)EUAR_MAX(count, 1), sizeof(int));
     for (int i = 0; i < count; i++) {
         char path[EUAR_SUITE_PATH_LEN + 32], reason[256];
         suite_result_path(dir, &cells[i], path, sizeof(path));
@@ -81,12 +145,51 @@ void suite_plan(const SuiteCell *cells, int count, const char *dir, SuiteCellPla
             if (stat(joint, &st) != 0 && result_is_ok(path))
                 state = -1;
         }
-        if (state > 0)
+        /* A result of another version of the data file is not finished; a result without
+         * the field predates it and is kept. */
+        uint64_t recorded, current;
+        int stale = state > 0 && result_file_hash(path, &recorded) &&
+                    data_hash_lookup(&hashes, cells[i].path, cache_path, update, &current) &&
+                    recorded != current;
+        if (stale)
+            plan[i] = EUAR_CELL_STALE;
+        else if (state > 0)
             plan[i] = EUAR_CELL_SKIP;
         else if (state == 0)
             plan[i] = EUAR_CELL_RUN;
         else
             plan[i] = EUAR_CELL_RERUN;
+    }
+    free(hashes.path);
+    free(hashes.hash);
+    free(hashes.known);
+}
+
+void suite_plan(const SuiteCell *cells, int count, const char *dir, SuiteCellPlan *plan) {
+    plan_cells(cells, count, dir, 1, plan);
+}
+
+void suite_plan_read_only(const SuiteCell *cells, int count, const char *dir,
+                          SuiteCellPlan *plan) {
+    plan_cells(cells, count, dir, 0, plan);
+}
+
+void suite_print_stale(const SuiteCell *cells, const int *selected, int n,
+                       const SuiteCellPlan *plan) {
+    for (int i = 0; i < n; i++) {
+        const SuiteCell *c = &cells[selected[i]];
+        int first = 1, stale = 0;
+        for (int j = 0; j < n && first; j++)
+            first = !(j < i && strcmp(cells[selected[j]].dataset, c->dataset) == 0);
+        if (!first)
+            continue;
+        for (int j = i; j < n; j++)
+            stale += strcmp(cells[selected[j]].dataset, c->dataset) == 0 &&
+                     plan[selected[j]] == EUAR_CELL_STALE;
+        if (stale > 0)
+            fprintf(stderr, "dataset %s: %d finished cell%s %s run again because %s changed "
+                    "since %s ran\n", c->dataset, stale, suite_plural(stale),
+                    stale == 1 ? "is" : "are", c->path, stale == 1 ? "it" : "they");
     }
 }
 
@@ -143,6 +246,8 @@ char **suite_cell_argv(const SuiteCell *c, const char *exe, const char *dir) {
         arg_push(&a, "--nonfinite");
         arg_push(&a, "zero");
     }
+    arg_push(&a, "--data-hash-cache");
+    arg_push(&a, "%s/%s", dir, EUAR_SUITE_HASH_CACHE);
     arg_push(&a, "--out");
     arg_push(&a, "%s/%s.json", dir, c->hash);
     arg_push(&a, "--meta");
@@ -294,6 +399,42 @@ int suite_write_resolved(const Suite *s, int quick, const SuiteCell *cells, int 
     return rc;
 }
 
+/* Returns 1 when two dataset paths name the same file: equal text, or equal real paths. */
+static int same_file_path(const char *a, const char *b) {
+    if (strcmp(a, b) == 0)
+        return 1;
+    char ra[PATH_MAX], rb[PATH_MAX];
+    return realpath(a, ra) && realpath(b, rb) && strcmp(ra, rb) == 0;
+}
+
+/* Checks that every dataset label of the suite record `root` (read from `record`) that the
+ * suite also has names the same file in both, so that results of two data sets never share
+ * a label in one folder. Returns 0 or -1 with err_set(). */
+static int check_dataset_paths(const Suite *s, const cJSON *root, const char *record) {
+    const cJSON *source = cJSON_GetObjectItemCaseSensitive(root, "source");
+    const cJSON *datasets = cJSON_GetObjectItemCaseSensitive(root, "datasets");
+    const cJSON *item;
+    cJSON_ArrayForEach(item, datasets) {
+        const cJSON *label = cJSON_GetObjectItemCaseSensitive(item, "label");
+        const cJSON *old_path = cJSON_GetObjectItemCaseSensitive(item, "path");
+        if (!cJSON_IsString(label) || !cJSON_IsString(old_path))
+            continue;
+        for (int d = 0; d < s->num_datasets; d++) {
+            const SuiteDataset *ds = &s->datasets[d];
+            if (strcmp(ds->label, label->valuestring) != 0 ||
+                same_file_path(ds->path, old_path->valuestring))
+                continue;
+            return err_set("%s: results of suite '%s' (suite file %s) were made with dataset "
+                           "'%s' at %s, but suite file %s gives '%s' the path %s; give the "
+                           "suite another \"name\" (and the dataset another \"label\") or use "
+                           "--results DIR to keep the results apart", record, s->name,
+                           cJSON_IsString(source) ? source->valuestring : "unknown",
+                           ds->label, old_path->valuestring, s->file, ds->label, ds->path);
+        }
+    }
+    return 0;
+}
+
 int suite_check_results_dir(const Suite *s, int quick, const char *dir) {
     char path[EUAR_SUITE_PATH_LEN + 32];
     snprintf(path, sizeof(path), "%s/suite.json", dir);
@@ -321,6 +462,8 @@ int suite_check_results_dir(const Suite *s, int quick, const char *dir) {
                      "--results folder for the %s variant", dir,
                      cJSON_IsTrue(was_quick) ? "quick" : "full", s->name,
                      quick ? "quick" : "full");
+    } else {
+        rc = check_dataset_paths(s, root, path);
     }
     cJSON_Delete(root);
     return rc;

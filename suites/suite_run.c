@@ -307,13 +307,16 @@ static const char *plan_name(SuiteCellPlan plan) {
         return "finished";
     case EUAR_CELL_RERUN:
         return "corrupt";
+    case EUAR_CELL_STALE:
+        return "changed";
     }
     return "?";
 }
 
-/* Checks one dataset against the cells that will run on it: its metadata (modality names and
- * kinds, task), the noise spec of each condition, each model against the task, and the rules
- * that tie the settings of each cell together. */
+/* Checks one dataset against the cells that will run on it. The whole file is read as a worker
+ * reads it (metadata, shapes, labels, and NaN or Inf features unless its "nonfinite" is
+ * "zero"). Then come the noise spec of each condition, each model against the task, and the
+ * rules that tie the settings of each cell together. */
 static int preflight_dataset(const Suite *s, const SuiteDataset *ds, const SuiteCell *cells,
                              const int *todo, int n) {
     if (access(ds->path, R_OK) != 0)
@@ -326,8 +329,14 @@ static int preflight_dataset(const Suite *s, const SuiteDataset *ds, const Suite
             return err_prefix("suite file %s: dataset '%s', condition '%s'", s->file,
                               ds->label, c->condition);
     }
+    /* One streamed pass over the whole file with the dataset's policy for NaN and Inf, as the
+     * workers read it. Features are pooled chunk by chunk, so memory keeps [N, D] per
+     * modality. */
+    DatasetLoadOptions load = {0};
+    load.nonfinite = ds->nonfinite_zero ? EUAR_NONFINITE_ZERO : EUAR_NONFINITE_REJECT;
+    load.pool_features = 1;
     Dataset info;
-    if (dataset_read_info(ds->path, &info) != 0)
+    if (dataset_load_h5(ds->path, &load, &info) != 0)
         return err_prefix("suite file %s: dataset '%s'", s->file, ds->label);
     int rc = 0;
     for (int c = 0; c < ds->num_conditions && rc == 0; c++)
@@ -477,7 +486,7 @@ static void print_dry_run(const SuiteCell *cells, const int *selected, int n,
         printf("\n");
         finished += plan[selected[i]] == EUAR_CELL_SKIP;
     }
-    printf("%d cells, %d finished, %d to run\n", n, finished, n - finished);
+    printf("%d cell%s, %d finished, %d to run\n", n, suite_plural(n), finished, n - finished);
 }
 
 int suite_run(const Suite *s, const SuiteRunOptions *opt) {
@@ -513,7 +522,16 @@ int suite_run(const Suite *s, const SuiteRunOptions *opt) {
         rc = 1;
         goto done;
     }
-    suite_plan(cells, count, opt->results, plan);
+    if (suite_check_results_dir(s, opt->quick, opt->results) != 0) {
+        LOG_ERROR("%s", err_get());
+        rc = 1;
+        goto done;
+    }
+    if (opt->dry_run)
+        suite_plan_read_only(cells, count, opt->results, plan);
+    else
+        suite_plan(cells, count, opt->results, plan);
+    suite_print_stale(cells, selected, n, plan);
     if (opt->dry_run) {
         print_dry_run(cells, selected, n, plan);
         goto done;
@@ -528,9 +546,7 @@ int suite_run(const Suite *s, const SuiteRunOptions *opt) {
             todo[ntodo++] = selected[i];
     }
     /* Nothing is written before the suite passes these checks. */
-    if (suite_preflight(s, cells, todo, ntodo) != 0 ||
-        suite_check_results_dir(s, opt->quick, opt->results) != 0 ||
-        make_dirs(opt->results) != 0) {
+    if (suite_preflight(s, cells, todo, ntodo) != 0 || make_dirs(opt->results) != 0) {
         LOG_ERROR("%s", err_get());
         rc = 1;
         goto done;
@@ -541,7 +557,8 @@ int suite_run(const Suite *s, const SuiteRunOptions *opt) {
         rc = 1;
         goto done;
     }
-    /* A shard deletes a corrupt result only once it holds the cell's lock, in run_cells(). */
+    /* A shard deletes a corrupt result only once it holds the cell's lock, in run_cells(). A
+     * result of another version of the data file is replaced when its worker writes. */
     for (int i = 0; i < ntodo && !shard; i++) {
         if (plan[todo[i]] == EUAR_CELL_RERUN &&
             delete_corrupt_result(&cells[todo[i]], opt->results) != 0) {
@@ -556,9 +573,10 @@ int suite_run(const Suite *s, const SuiteRunOptions *opt) {
     if (opt->shard_count > 0)
         snprintf(shard_text, sizeof(shard_text), " shard %d/%d", opt->shard_index,
                  opt->shard_count);
-    fprintf(stderr, "suite %s%s%s: %d cells, %d finished, %d to run with %d worker process%s; "
+    fprintf(stderr, "suite %s%s%s: %d cell%s, %d finished, %d to run with %d worker process%s; "
             "results in %s\n", s->name, opt->quick ? " (quick)" : "", shard_text, n,
-            counts.skipped, ntodo, workers, workers == 1 ? "" : "es", opt->results);
+            suite_plural(n), counts.skipped, ntodo, workers, workers == 1 ? "" : "es",
+            opt->results);
     run_cells(cells, todo, ntodo, opt->jobs, opt->exe, opt->results, opt->device, shard,
               &counts);
     char busy[64] = "";

@@ -49,10 +49,10 @@ int suite_cells_write_list(const char *path, const Suite *s, int quick, const Su
     size_t cap = 256 + strlen(s->name) + (size_t)n * 18;
     char *text = xmalloc(cap);
     size_t len = (size_t)snprintf(text, cap,
-                                  "# euar-bench cell list: suite %s, %s variant, %d cells\n"
+                                  "# euar-bench cell list: suite %s, %s variant, %d cell%s\n"
                                   "# Line k of the hashes below goes to shard k mod COUNT of "
                                   "euar suite --shard INDEX/COUNT --cells FILE.\n",
-                                  s->name, quick ? "quick" : "full", n);
+                                  s->name, quick ? "quick" : "full", n, suite_plural(n));
     for (int i = 0; i < n; i++)
         len += (size_t)snprintf(text + len, cap - len, "%s\n", cells[todo[i]].hash);
     int rc = write_file_atomic(path, text, len);

@@ -91,8 +91,8 @@ char *suite_slurm_script(const Suite *s, const char *file, const SuiteRunOptions
     TextBuf t = {0};
     const char *variant = opt->quick ? "quick" : "full";
     text_printf(&t, "#!/bin/bash\n");
-    text_printf(&t, "# euar-bench job array: suite %s, %s variant, %d cells in %d tasks.\n",
-                s->name, variant, num_cells, tasks);
+    text_printf(&t, "# euar-bench job array: suite %s, %s variant, %d cell%s in %d task%s.\n",
+                s->name, variant, num_cells, suite_plural(num_cells), tasks, suite_plural(tasks));
     text_printf(&t, "# Task i runs the cells on lines k of %s with k mod %d == i,\n",
                 paths->cells, tasks);
     text_printf(&t, "# then writes its exit status to %s/%s-<i>.rc.\n", paths->status,

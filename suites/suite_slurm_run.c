@@ -227,9 +227,9 @@ static int slurm_follow(const char *squeue, const char *job_id, const SuiteCell 
         }
         int finished = count_finished(cells, list, n, dir);
         char line[256];
-        snprintf(line, sizeof(line), "slurm job %s: %d tasks running, %d pending%s; %d/%d "
-                 "cells finished", job_id, q.running, q.pending,
-                 q.other ? ", others in other states" : "", finished, n);
+        snprintf(line, sizeof(line), "slurm job %s: %d task%s running, %d pending%s; %d/%d "
+                 "cell%s finished", job_id, q.running, suite_plural(q.running), q.pending,
+                 q.other ? ", others in other states" : "", finished, n, suite_plural(n));
         if (queued >= 0 && strcmp(line, last) != 0) {
             fprintf(stderr, "%s\n", line);
             snprintf(last, sizeof(last), "%s", line);
@@ -309,8 +309,8 @@ static int submit_and_follow(const Suite *s, const char *file, const SuiteRunOpt
     char *script = suite_slurm_script(s, file, &task_opt, slurm, &paths, cwd, tasks, ntodo);
     if (opt->dry_run) {
         fputs(script, stdout);
-        fprintf(stderr, "dry run: %d cells in %d tasks; nothing written or submitted\n", ntodo,
-                tasks);
+        fprintf(stderr, "dry run: %d cell%s in %d task%s; nothing written or submitted\n",
+                ntodo, suite_plural(ntodo), tasks, suite_plural(tasks));
         free(script);
         return 0;
     }
@@ -329,10 +329,10 @@ static int submit_and_follow(const Suite *s, const char *file, const SuiteRunOpt
         unlink(paths.cells);
         goto done;
     }
-    fprintf(stderr, "suite %s%s: submitted slurm job %s, %d cells in %d tasks; task logs in "
+    fprintf(stderr, "suite %s%s: submitted slurm job %s, %d cell%s in %d task%s; task logs in "
             "%s/%s-<task>.log\n(interrupting this command stops following the job, scancel %s "
-            "stops the job)\n", s->name, opt->quick ? " (quick)" : "", job_id, ntodo, tasks,
-            paths.logs, tag, job_id);
+            "stops the job)\n", s->name, opt->quick ? " (quick)" : "", job_id, ntodo,
+            suite_plural(ntodo), tasks, suite_plural(tasks), paths.logs, tag, job_id);
     if (slurm_follow(squeue, job_id, cells, todo, ntodo, results, slurm->poll_seconds) != 0) {
         err_prefix("cannot follow slurm job %s (it may still run; see squeue -j %s, then run "
                    "this command again to report and submit the unfinished cells)", job_id,
@@ -341,19 +341,21 @@ static int submit_and_follow(const Suite *s, const char *file, const SuiteRunOpt
     }
     int failed_tasks = suite_slurm_failed_tasks(&paths, tasks);
     int finished = count_finished(cells, todo, ntodo, results);
-    fprintf(stderr, "suite %s: slurm job %s ended: %d of %d cells finished, %d of %d tasks "
-            "failed; results in %s\n", s->name, job_id, finished, ntodo, failed_tasks, tasks,
-            opt->results);
+    fprintf(stderr, "suite %s: slurm job %s ended: %d of %d cell%s finished, %d of %d task%s "
+            "failed; results in %s\n", s->name, job_id, finished, ntodo, suite_plural(ntodo),
+            failed_tasks, tasks, suite_plural(tasks), opt->results);
     rc = failed_tasks > 0 || finished < ntodo ? 1 : 0;
     if (rc == 0)
         err_clear();
     else if (finished < ntodo)
-        err_set("%d cells have no finished result; see the task logs above and the cell logs "
-                "in %s/logs, then run the command again to submit them", ntodo - finished,
-                opt->results);
+        err_set("%d cell%s no finished result; see the task logs above and the cell logs "
+                "in %s/logs, then run the command again to submit %s", ntodo - finished,
+                ntodo - finished == 1 ? " has" : "s have", opt->results,
+                ntodo - finished == 1 ? "it" : "them");
     else
-        err_set("%d tasks failed although every cell finished; see their logs above",
-                failed_tasks);
+        err_set("%d task%s failed although every cell finished; see %s above",
+                failed_tasks, suite_plural(failed_tasks), failed_tasks == 1 ? "its log"
+                                                                            : "their logs");
 done:
     if (lock_fd >= 0)
         close(lock_fd);
@@ -393,14 +395,19 @@ int suite_slurm_run(const Suite *s, const char *file, const SuiteRunOptions *opt
         check_sbatch_path("results folder", results) != 0 ||
         suite_check_results_dir(s, opt->quick, opt->results) != 0)
         goto fail;
-    suite_plan(cells, count, opt->results, plan);
+    if (opt->dry_run)
+        suite_plan_read_only(cells, count, opt->results, plan);
+    else
+        suite_plan(cells, count, opt->results, plan);
+    suite_print_stale(cells, selected, n, plan);
     int ntodo = 0;
     for (int i = 0; i < n; i++)
         if (plan[selected[i]] != EUAR_CELL_SKIP)
             todo[ntodo++] = selected[i];
     if (ntodo == 0) {
-        fprintf(stderr, "suite %s%s: all %d cells are finished; nothing to submit; results in "
-                "%s\n", s->name, opt->quick ? " (quick)" : "", n, opt->results);
+        fprintf(stderr, "suite %s%s: %s %d cell%s finished; nothing to submit; results in "
+                "%s\n", s->name, opt->quick ? " (quick)" : "", n == 1 ? "the" : "all", n,
+                n == 1 ? " is" : "s are", opt->results);
         rc = 0;
         goto done;
     }
@@ -409,8 +416,9 @@ int suite_slurm_run(const Suite *s, const char *file, const SuiteRunOptions *opt
     int tasks = slurm->array_size > 0 ? slurm->array_size : EUAR_SLURM_MAX_TASKS;
     if (tasks > ntodo) {
         if (slurm->array_size > 0)
-            LOG_INFO("--array-size %d is more than the %d cells to run; submitting %d tasks",
-                     slurm->array_size, ntodo, ntodo);
+            LOG_INFO("--array-size %d is more than the %d cell%s to run; submitting %d task%s",
+                     slurm->array_size, ntodo, suite_plural(ntodo), ntodo,
+                     suite_plural(ntodo));
         tasks = ntodo;
     }
     if (submit_and_follow(s, file, opt, slurm, cells, count, todo, ntodo, tasks, cwd) != 0)

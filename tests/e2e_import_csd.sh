@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.." || exit 1
 
 # shellcheck source=tests/e2e_lib.sh
 . tests/e2e_lib.sh
+e2e_require bin/euar
 
 # Debian's python3-h5py installs for the system interpreter, which a python3 earlier in PATH
 # (pyenv, a virtual environment) may not see.

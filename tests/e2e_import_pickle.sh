@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.." || exit 1
 
 # shellcheck source=tests/e2e_lib.sh
 . tests/e2e_lib.sh
+e2e_require bin/euar
 
 PY=/usr/bin/python3
 fixtures=$work/fixtures

@@ -18,3 +18,19 @@ check() {
         echo "FAIL  $name"
     fi
 }
+
+# Checks the files a script needs (bin/euar, data/*.h5) before its first check. Missing ones
+# are built with make; when that fails, the script stops with one line saying what to run.
+e2e_require() {
+    local missing=() f
+    for f in "$@"; do
+        [ -e "$f" ] || missing+=("$f")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    echo "note  $(basename "$0") needs ${missing[*]}: running make ${missing[*]}"
+    if ! make -j2 "${missing[@]}" >"$work/prerequisites.log" 2>&1; then
+        echo "error: make ${missing[*]} failed; run 'make deps' (as root), then" \
+             "'make ${missing[*]}' in $(pwd) to see why, and run this test again"
+        exit 2
+    fi
+}

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.." || exit 1
 
 # shellcheck source=tests/e2e_lib.sh
 . tests/e2e_lib.sh
+e2e_require bin/euar data/synth-mosi.h5 data/synth-nyud.h5 data/synth-mvsa.h5 data/fmnist-2view.h5
 
 results=$work/results
 "$EUAR" suite suites/noise.json --quick --jobs 2 --results "$results" >"$work/run.log" 2>&1

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.." || exit 1
 
 # shellcheck source=tests/e2e_lib.sh
 . tests/e2e_lib.sh
+e2e_require bin/euar data/synth-mosi.h5 data/fmnist-2view.h5 data/synth-nyud.h5 data/synth-mvsa.h5
 
 # Prints the number of result files in a results folder.
 count_results() {

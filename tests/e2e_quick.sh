@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.." || exit 1
 
 # shellcheck source=tests/e2e_lib.sh
 . tests/e2e_lib.sh
+e2e_require bin/euar data/synth-mosi.h5 data/fmnist-2view.h5
 
 results=$work/results
 "$EUAR" suite suites/missing.json --quick --jobs 2 --results "$results" >"$work/run1.log" 2>&1

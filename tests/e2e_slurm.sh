@@ -39,6 +39,7 @@ fi
 
 # shellcheck source=tests/e2e_lib.sh
 . tests/e2e_lib.sh
+e2e_require bin/euar data/synth-mosi.h5 data/fmnist-2view.h5
 
 SUITE=suites/missing.json
 cluster=""
@@ -128,6 +129,21 @@ check "dry run task line has the shard" grep -qF -- '--shard "$task/4" --cells' 
 check "dry run script writes a status file" grep -qF '.rc"' "$out.sh"
 check "dry run counts 40 cells in 4 tasks" grep -q '40 cells in 4 tasks' "$out.err"
 check "dry run writes nothing" test ! -e "$work/dry-results"
+"$EUAR" suite "$SUITE" --quick --runner slurm --dry-run --results "$work/dry-one" \
+    --only 'synth-mosi/T/euar/1' >/dev/null 2>"$work/dry-one.err"
+check "a one-cell dry run says 1 cell in 1 task" grep -q '1 cell in 1 task;' "$work/dry-one.err"
+
+# The make targets skip the report after a dry run: no results folder, exit 0.
+report_dir=results/missing-quick
+had_results=0
+[ -e "$report_dir" ] && had_results=1
+make -s suite-missing-quick RUNNER=slurm SLURM_ARGS='--array-size 8 --dry-run' \
+    >"$work/make-dry.out" 2>"$work/make-dry.err"
+check "make suite-missing-quick with a Slurm dry run exits 0" test $? -eq 0
+check "make prints the job script" grep -qx '#SBATCH --array=0-7' "$work/make-dry.out"
+check "make skips the report" grep -q "dry run: no report of $report_dir" "$work/make-dry.out"
+check "make runs no report" sh -c "! grep -q 'cannot open results folder' '$work/make-dry.err'"
+[ "$had_results" = 0 ] && check "make writes no results folder" test ! -e "$report_dir"
 
 PATH=/nonexistent "$(readlink -f "$EUAR")" suite "$SUITE" --quick --runner slurm \
     --results "$work/nosbatch" >/dev/null 2>"$work/nosbatch.err"
@@ -197,6 +213,17 @@ check "rerun submits only the 4 lost cells" grep -q 'submitted slurm job 4242, 4
     "$work/fake2.err"
 check "rerun lists 4 cells" test "$(count_listed "$(ls -t "$fres"/slurm/cells-*.txt | head -n 1)")" -eq 4
 check "stand-in run writes 12 results" test "$(count_results "$fres")" -eq 12
+PATH=$fake:$PATH "$EUAR" suite "$SUITE" --quick --runner slurm --only 'synth-mosi/T/euar/1' \
+    --results "$work/fake-one" --poll 0.2 >/dev/null 2>"$work/fake3.err"
+check "a one-cell job exits 0" test $? -eq 0
+check "a one-cell job says 1 cell in 1 task" \
+    grep -q 'submitted slurm job 4242, 1 cell in 1 task;' "$work/fake3.err"
+check "its progress line says 1 task running" \
+    grep -qE '^slurm job 4242: 1 task running, 0 pending; [01]/1 cell finished' "$work/fake3.err"
+check "its last line counts 1 cell and 1 task" \
+    grep -q 'ended: 1 of 1 cell finished, 0 of 1 task failed' "$work/fake3.err"
+check "no message counts 1 of a plural" \
+    sh -c "! grep -hE '(^|[^0-9/])1 (cells|tasks)' '$work'/fake*.err '$work'/dry*.err"
 
 # ---- part 2: a real single-node cluster ----
 

@@ -807,7 +807,8 @@ static void worker_argv(void **state) {
     char out[64], hash[64];
     snprintf(out, sizeof(out), "res/%s.json", c->hash);
     snprintf(hash, sizeof(hash), "hash=%s", c->hash);
-    const char *tail[] = {"--out", out, "--meta", "suite=t", "--meta", "dataset=d", "--meta",
+    const char *tail[] = {"--data-hash-cache", "res/data-hashes.txt",
+                          "--out", out, "--meta", "suite=t", "--meta", "dataset=d", "--meta",
                           "condition=T", "--meta", "condition_index=0", "--meta",
                           "model_index=1", "--meta", hash};
     for (size_t i = 0; i < EUAR_ARRAY_LEN(tail); i++)
