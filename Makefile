@@ -13,6 +13,9 @@ JOBS    ?= $(shell nproc)
 # Debian packages the build and the embedded default data need.
 DEB_PACKAGES := build-essential libhdf5-dev libcjson-dev libopenblas-dev librandom123-dev \
                 gnuplot-nox zlib1g-dev libcmocka-dev dataset-fashion-mnist python3 pkg-config
+# The reliability tests: valgrind (make test-valgrind), clang with libFuzzer (make fuzz) and
+# h5py, which writes the malformed HDF5 files of tests/bad/.
+DEB_PACKAGES += valgrind clang libclang-rt-14-dev python3-h5py python3-numpy
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 
 LIB_SRC  := $(wildcard core/*.c core/models/*.c noise/*.c datasets/*.c suites/*.c report/*.c)
@@ -34,11 +37,16 @@ endif
 .PHONY: all deps test test-unit test-e2e suite-missing suite-missing-quick suite-noise \
         suite-noise-quick suite-experts suite-experts-quick suite-ablation suite-ablation-quick \
         suite-convergence suite-convergence-quick suite-main suite-main-quick report bench clean \
-        help data report
+        help data report test-asan test-valgrind
 
 all: bin/euar
 
 bin/euar: $(CLI_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(EUAR_LDLIBS) $(LDLIBS)
+
+# The same binary inside a build folder, for builds with other flags (make test-asan).
+$(BUILD)/bin/euar: $(CLI_OBJ) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(EUAR_LDLIBS) $(LDLIBS)
 
@@ -159,11 +167,36 @@ test-e2e: bin/euar data
 	tests/e2e_noise.sh
 	tests/e2e_paper.sh
 
+# Everything built with AddressSanitizer and UndefinedBehaviorSanitizer in build-asan/, then
+# the unit tests and the quick end-to-end scripts run against it. Any report stops the
+# program (halt_on_error) and fails the target; leaks count as reports.
+ASAN_BUILD  := build-asan
+ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=all -DEUAR_NO_CLONES
+ASAN_ENV    := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0 \
+               UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+ASAN_TESTS  := $(TEST_BIN:$(BUILD)/%=$(ASAN_BUILD)/%)
+ASAN_E2E    ?= tests/e2e_quick.sh tests/e2e_noise.sh tests/e2e_paper.sh
+
+test-asan: data
+	$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) CFLAGS="$(ASAN_CFLAGS)" \
+	    LDFLAGS="-fsanitize=address,undefined" $(ASAN_BUILD)/bin/euar $(ASAN_TESTS)
+	@failed=0; for t in $(ASAN_TESTS); do echo "== $$t"; \
+	    env $(ASAN_ENV) $$t || failed=$$((failed + 1)); done; \
+	echo "asan unit test programs: $$failed failed"; [ $$failed -eq 0 ]
+	@failed=0; for s in $(ASAN_E2E); do echo "== $$s"; \
+	    env $(ASAN_ENV) EUAR=$(ASAN_BUILD)/bin/euar $$s || failed=$$((failed + 1)); done; \
+	echo "asan e2e scripts: $$failed failed"; [ $$failed -eq 0 ]
+
+# The quick convergence suite and its report under valgrind memcheck; several minutes.
+test-valgrind: bin/euar data/synth-mosi.h5
+	tests/valgrind.sh
+
 bench: bin/euar data/synth-mosi.h5
 	bench/run.sh
 
 clean:
-	rm -rf $(BUILD) bin
+	rm -rf $(BUILD) bin $(ASAN_BUILD)
 
 help:
 	@echo "make                      build bin/euar"
@@ -172,6 +205,8 @@ help:
 	@echo "make test                 test-unit, then test-e2e"
 	@echo "make test-unit            unit tests and gradient checks"
 	@echo "make test-e2e             the quick missing suite end to end, with bad input"
+	@echo "make test-asan            unit tests and quick e2e scripts under ASan and UBSan"
+	@echo "make test-valgrind        the quick convergence suite under valgrind memcheck"
 	@echo "make suite-missing        every model on every missing-modality subset (Table 2)"
 	@echo "make suite-missing-quick  the same in miniature (1 seed, 2 epochs)"
 	@echo "make suite-noise          every model under test-time noise (Table 3)"
