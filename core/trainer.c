@@ -297,9 +297,10 @@ int train_run_hooked(const char *model_name, const Settings *s, const TrainData 
             batch.epochs = s->epochs;
             model_forward(m, &batch, 1);
             if (!isfinite(m->loss.total)) {
+                const char *value = isnan(m->loss.total) ? "NaN" : "Inf";
+                snprintf(out->fail_kind, sizeof(out->fail_kind), "%s loss", value);
                 snprintf(out->fail_reason, sizeof(out->fail_reason),
-                         "training loss is %s at step %d", isnan(m->loss.total) ? "NaN" : "Inf",
-                         step + 1);
+                         "training loss is %s at step %d", value, step + 1);
                 diverged = 1;
                 break;
             }
@@ -313,11 +314,20 @@ int train_run_hooked(const char *model_name, const Settings *s, const TrainData 
             sum_u += m->loss.u * b;
         }
         if (!diverged) {
-            double norm2 = be->sum_squares(m->params.value, m->params.total);
             /* Parameters this large mean the run has blown up even if the loss is finite. */
-            if (!isfinite(norm2) || norm2 > 1e12) {
+            double norm2 = be->sum_squares(m->params.value, m->params.total);
+            double bound = EUAR_PARAM_RMS_MAX * EUAR_PARAM_RMS_MAX * (double)m->params.total;
+            if (!isfinite(norm2)) {
+                snprintf(out->fail_kind, sizeof(out->fail_kind), "non-finite parameters");
                 snprintf(out->fail_reason, sizeof(out->fail_reason),
-                         "parameters exploded (squared norm %.3g)", norm2);
+                         "parameters are not finite (sum of squares %g)", norm2);
+                diverged = 1;
+            } else if (norm2 > bound) {
+                snprintf(out->fail_kind, sizeof(out->fail_kind), "exploded parameters");
+                snprintf(out->fail_reason, sizeof(out->fail_reason),
+                         "parameters exploded: sum of squares %.3g over %zu parameters, above "
+                         "the bound %.3g (RMS %g)", norm2, (size_t)m->params.total, bound,
+                         EUAR_PARAM_RMS_MAX);
                 diverged = 1;
             }
         }

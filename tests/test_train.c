@@ -202,6 +202,26 @@ static void divergence_is_recorded(void **state) {
     assert_true(r.failed);
     assert_int_equal(r.fail_epoch, 1);
     assert_non_null(strstr(r.fail_reason, "NaN"));
+    assert_string_equal(r.fail_kind, "NaN loss");
+    train_result_free(&r);
+    toy_free(&t);
+}
+
+static void exploding_parameters_recorded(void **state) {
+    ToyData t;
+    toy_make(&t, 0);
+    Settings s;
+    small_settings(&s);
+    s.epochs = 5;
+    /* Adam moves each parameter by about lr per step, so lr = 10 passes an RMS of 10 (the
+     * bound) within the first epoch while the loss stays finite. */
+    s.lr = 10.0f;
+    TrainResult r;
+    assert_int_equal(train_run("concat", &s, &t.data, backend_cpu(), NULL, &r), 0);
+    assert_true(r.failed);
+    assert_int_equal(r.fail_epoch, 1);
+    assert_string_equal(r.fail_kind, "exploded parameters");
+    assert_int_equal(r.epochs_run, 0);
     train_result_free(&r);
     toy_free(&t);
 }
@@ -267,6 +287,7 @@ int main(void) {
         cmocka_unit_test(classification_learns),
         cmocka_unit_test(same_seed_same_result),
         cmocka_unit_test(divergence_is_recorded),
+        cmocka_unit_test(exploding_parameters_recorded),
         cmocka_unit_test(hook_sees_selected_epoch),
         cmocka_unit_test(unknown_model_rejected),
     };
