@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/checkpoint.h"
 #include "core/common.h"
 #include "suites/suite.h"
 
@@ -24,6 +25,10 @@ static void suite_usage(FILE *f) {
             "  --jobs N        worker processes at a time (default: online CPUs)\n"
             "  --results DIR   results folder (default: results/NAME, or results/NAME-quick)\n"
             "  --dry-run       list the cells with their hash and state; run nothing\n"
+            "  --checkpoint-every S\n"
+            "                  seconds between the checkpoints of a running cell\n"
+            "                  (DIR/<hash>.ckpt.h5; default 60, 0 after every epoch, -1 none);\n"
+            "                  a cell that was killed resumes from its checkpoint\n"
             "  --only PATTERN  run only cells whose DATASET/CONDITION/MODEL/SEED matches the\n"
             "                  shell pattern (for example 'synth-mosi/T+A/*/1'), or a hash;\n"
             "                  a shared cell matches under any of its conditions\n"
@@ -43,10 +48,23 @@ static int parse_jobs(const char *text, int *out) {
     return 0;
 }
 
+/* Parses --checkpoint-every: seconds from 0 to one day, or -1 for none. */
+static int parse_checkpoint_every(const char *text, double *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !(v <= 86400.0) || (v < 0 && v != -1))
+        return err_set("invalid value '%s' for --checkpoint-every: expected seconds from 0 to "
+                       "86400, or -1 for no checkpoints", text);
+    *out = v;
+    return 0;
+}
+
 int cmd_suite(int argc, char **argv) {
     SuiteRunOptions opt = {0};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     opt.jobs = cpus > 0 ? (int)cpus : 1;
+    opt.checkpoint_every_s = EUAR_CHECKPOINT_EVERY_S;
     const char *file = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -67,9 +85,14 @@ int cmd_suite(int argc, char **argv) {
             opt.results = argv[++i];
         } else if (strcmp(a, "--only") == 0 && has_value) {
             opt.only = argv[++i];
+        } else if (strcmp(a, "--checkpoint-every") == 0 && has_value) {
+            if (parse_checkpoint_every(argv[++i], &opt.checkpoint_every_s) != 0) {
+                fprintf(stderr, "euar: error: %s\n", err_get());
+                return 1;
+            }
         } else if (strncmp(a, "--", 2) == 0) {
             int known = strcmp(a, "--jobs") == 0 || strcmp(a, "--results") == 0 ||
-                        strcmp(a, "--only") == 0;
+                        strcmp(a, "--only") == 0 || strcmp(a, "--checkpoint-every") == 0;
             fprintf(stderr, "euar: error: %s '%s'\n\n",
                     known ? "missing value for option" : "unknown option", a);
             suite_usage(stderr);

@@ -55,6 +55,7 @@ typedef struct {
                              * parameters" */
     char fail_reason[160];  /* the kind with its numbers, one sentence */
     int selected_epoch; /* 0 when no epoch finished */
+    int interrupted;    /* 1 when TrainCheckpoint.stop_after_epoch ended the run early */
     MetricSet valid, test;
     EpochRecord *curve; /* [epochs_run] */
     int epochs_run;
@@ -81,6 +82,17 @@ typedef void (*TrainFinishFn)(void *ctx, Model *m);
 int train_run_hooked(const char *model_name, const Settings *s, const TrainData *data,
                      const Backend *be, FILE *log, TrainResult *out, TrainFinishFn on_finish,
                      void *ctx);
+
+typedef struct TrainCheckpoint TrainCheckpoint;
+
+/* train_run_hooked that saves its state to a checkpoint file (core/checkpoint.h) after
+ * epochs and, when the file exists at the start, resumes from it instead of epoch 1. With
+ * checkpoint NULL it is train_run_hooked. Returns 0, or -1 with err_set() when the model
+ * cannot be built or the checkpoint cannot be used (out->curve is then still freed by
+ * train_result_free). */
+int train_run_resumable(const char *model_name, const Settings *s, const TrainData *data,
+                        const Backend *be, FILE *log, TrainResult *out, TrainFinishFn on_finish,
+                        void *ctx, const TrainCheckpoint *checkpoint);
 
 void train_result_free(TrainResult *r);
 

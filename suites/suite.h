@@ -196,6 +196,9 @@ typedef enum {
 /* Result file of a cell: DIR/<hash>.json. */
 void suite_result_path(const char *dir, const SuiteCell *c, char *buf, int cap);
 
+/* Checkpoint of a cell while it trains: DIR/<hash>.ckpt.h5. */
+void suite_checkpoint_path(const char *dir, const SuiteCell *c, char *buf, int cap);
+
 /* Joint file of a cell: DIR/<hash>.joint.h5 (written only when c->joint is 1). */
 void suite_joint_path(const char *dir, const SuiteCell *c, char *buf, int cap);
 
@@ -245,6 +248,9 @@ typedef struct {
     const char *results; /* results folder */
     const char *only;    /* pattern of suite_cell_matches(), or NULL */
     const char *exe;     /* binary run by the workers */
+    /* Seconds between the checkpoints of a worker (DIR/<hash>.ckpt.h5, `euar train
+     * --checkpoint-every`); 0 after every epoch, negative for none. */
+    double checkpoint_every_s;
 } SuiteRunOptions;
 
 /* Runs every unfinished cell of the suite with opt->jobs worker processes and prints one

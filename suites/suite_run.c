@@ -41,11 +41,33 @@ static void write_quoted(int fd, const char *arg) {
     dprintf(fd, "' ");
 }
 
+/* Appends --checkpoint DIR/<hash>.ckpt.h5 --checkpoint-every S to a worker's arguments.
+ * They stay out of the cell's canonical text: checkpoints do not change a result. */
+static char **add_checkpoint_args(char **argv, const SuiteCell *c, const char *dir,
+                                  double every_s) {
+    int n = 0;
+    while (argv[n])
+        n++;
+    argv = xrealloc(argv, sizeof(char *) * (size_t)(n + 5));
+    char path[EUAR_SUITE_PATH_LEN + 32], seconds[32];
+    suite_checkpoint_path(dir, c, path, sizeof(path));
+    snprintf(seconds, sizeof(seconds), "%g", every_s);
+    argv[n++] = xstrdup("--checkpoint");
+    argv[n++] = xstrdup(path);
+    argv[n++] = xstrdup("--checkpoint-every");
+    argv[n++] = xstrdup(seconds);
+    argv[n] = NULL;
+    return argv;
+}
+
 /* Starts the worker of one cell with stdout and stderr in DIR/logs/<hash>.log, the command
  * line on the first line of the log, and one BLAS thread. Returns the pid, or -1 with
  * err_set() when fork fails. */
-static pid_t worker_start(const SuiteCell *c, const char *exe, const char *dir) {
+static pid_t worker_start(const SuiteCell *c, const char *exe, const char *dir,
+                          double checkpoint_every_s) {
     char **argv = suite_cell_argv(c, exe, dir);
+    if (checkpoint_every_s >= 0)
+        argv = add_checkpoint_args(argv, c, dir, checkpoint_every_s);
     char log_path[EUAR_SUITE_PATH_LEN + 64];
     snprintf(log_path, sizeof(log_path), "%s/logs/%s.log", dir, c->hash);
     fflush(stdout);
@@ -124,7 +146,7 @@ static void worker_report(const SuiteCell *c, const Worker *w, int status, int d
 
 /* Runs the cells listed in `todo` with up to `jobs` workers. */
 static int run_cells(const SuiteCell *cells, const int *todo, int n, int jobs, const char *exe,
-                     const char *dir, RunCounts *counts) {
+                     const char *dir, double checkpoint_every_s, RunCounts *counts) {
     jobs = EUAR_MAX(1, EUAR_MIN(jobs, n));
     Worker *workers = xcalloc((size_t)jobs, sizeof(Worker));
     int next = 0, running = 0, done = 0;
@@ -133,7 +155,7 @@ static int run_cells(const SuiteCell *cells, const int *todo, int n, int jobs, c
             int slot = 0;
             while (workers[slot].pid != 0)
                 slot++;
-            pid_t pid = worker_start(&cells[todo[next]], exe, dir);
+            pid_t pid = worker_start(&cells[todo[next]], exe, dir, checkpoint_every_s);
             if (pid < 0) {
                 /* A failed fork counts as a failed cell; the suite goes on with the others. */
                 LOG_ERROR("%s", err_get());
@@ -252,13 +274,15 @@ static int results_lock(const char *dir) {
     return fd;
 }
 
-/* Returns 1 when name is "<anything>.json.tmp.<pid>", the temporary name of
- * write_file_atomic(), and stores the pid. */
+/* Returns 1 when name is "<anything>.json.tmp.<pid>" or "<anything>.h5.tmp.<pid>", the
+ * temporary names of write_file_atomic() and of the HDF5 writer (checkpoints and joint
+ * files), and stores the pid. */
 static int temp_result_pid(const char *name, long *pid) {
     const char *tag = strstr(name, ".json.tmp.");
-    if (!tag)
+    const char *h5_tag = strstr(name, ".h5.tmp.");
+    if (!tag && !h5_tag)
         return 0;
-    const char *digits = tag + strlen(".json.tmp.");
+    const char *digits = tag ? tag + strlen(".json.tmp.") : h5_tag + strlen(".h5.tmp.");
     char *end = NULL;
     errno = 0;
     long v = strtol(digits, &end, 10);
@@ -294,6 +318,22 @@ static void remove_stale_temp(const char *dir) {
     if (removed > 0)
         LOG_INFO("deleted %d temporary file%s of killed processes in %s", removed,
                  removed == 1 ? "" : "s", dir);
+}
+
+/* Deletes the checkpoint of each finished cell: a worker killed after writing its result and
+ * before deleting its checkpoint leaves one behind. */
+static void remove_finished_checkpoints(const SuiteCell *cells, const int *selected, int n,
+                                        const SuiteCellPlan *plan, const char *dir) {
+    for (int i = 0; i < n; i++) {
+        if (plan[selected[i]] != EUAR_CELL_SKIP)
+            continue;
+        char path[EUAR_SUITE_PATH_LEN + 32];
+        suite_checkpoint_path(dir, &cells[selected[i]], path, sizeof(path));
+        if (unlink(path) == 0)
+            LOG_INFO("deleted the checkpoint %s of a finished cell", path);
+        else if (errno != ENOENT)
+            LOG_WARN("cannot delete the checkpoint %s: %s", path, strerror(errno));
+    }
 }
 
 static void print_dry_run(const SuiteCell *cells, const int *selected, int n,
@@ -377,6 +417,7 @@ int suite_run(const Suite *s, const SuiteRunOptions *opt) {
         rc = 1;
         goto done;
     }
+    remove_finished_checkpoints(cells, selected, n, plan, opt->results);
     for (int i = 0; i < ntodo; i++) {
         const SuiteCell *c = &cells[todo[i]];
         if (plan[todo[i]] != EUAR_CELL_RERUN)
@@ -399,7 +440,8 @@ int suite_run(const Suite *s, const SuiteRunOptions *opt) {
     fprintf(stderr, "suite %s%s: %d cells, %d finished, %d to run with %d worker process%s; "
             "results in %s\n", s->name, opt->quick ? " (quick)" : "", n, counts.skipped, ntodo,
             workers, workers == 1 ? "" : "es", opt->results);
-    run_cells(cells, todo, ntodo, opt->jobs, opt->exe, opt->results, &counts);
+    run_cells(cells, todo, ntodo, opt->jobs, opt->exe, opt->results, opt->checkpoint_every_s,
+              &counts);
     fprintf(stderr, "suite %s: ran %d (%d ok, %d diverged, %d failed), skipped %d finished; "
             "results in %s\n", s->name, ntodo, counts.ok, counts.diverged,
             counts.failed, counts.skipped, opt->results);
