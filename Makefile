@@ -169,6 +169,7 @@ test-e2e: bin/euar data
 	tests/e2e_diverge.sh
 	tests/e2e_resume.sh
 	tests/e2e_bad.sh
+	tests/e2e_resources.sh
 
 # Everything built with AddressSanitizer and UndefinedBehaviorSanitizer in build-asan/, then
 # the unit tests and the quick end-to-end scripts run against it. Any report stops the
@@ -180,7 +181,7 @@ ASAN_ENV    := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0 \
                UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 ASAN_TESTS  := $(TEST_BIN:$(BUILD)/%=$(ASAN_BUILD)/%)
 ASAN_E2E    ?= tests/e2e_quick.sh tests/e2e_noise.sh tests/e2e_paper.sh tests/e2e_diverge.sh \
-               tests/e2e_resume.sh tests/e2e_bad.sh
+               tests/e2e_resume.sh tests/e2e_bad.sh tests/e2e_resources.sh
 
 test-asan: data
 	$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) CFLAGS="$(ASAN_CFLAGS)" \

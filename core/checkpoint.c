@@ -81,47 +81,82 @@ static int columns_write(hid_t file) {
     return rc < 0 ? -1 : 0;
 }
 
-int checkpoint_write(const char *path, const Checkpoint *ck) {
-    H5Writer w;
-    if (h5_writer_open(&w, path) != 0)
-        return -1;
+/* Creates an HDF5 file in memory (the core driver without a backing store). */
+static hid_t memory_file_create(void) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_core(fapl, (size_t)1 << 20, 0);
+    hid_t file = H5Fcreate("euar-checkpoint-image", H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    return file;
+}
+
+/* Writes the checkpoint into an in-memory HDF5 file and returns its image (size in *len), or
+ * NULL with err_set(). */
+static void *checkpoint_image(const char *path, const Checkpoint *ck, size_t *len) {
+    h5_silence_errors();
+    hid_t file = memory_file_create();
+    if (file < 0) {
+        err_set("cannot write the checkpoint %s: HDF5 cannot create a file in memory", path);
+        return NULL;
+    }
     hid_t str = H5Tcopy(H5T_C_S1);
     H5Tset_size(str, H5T_VARIABLE);
     const char *format = EUAR_CHECKPOINT_FORMAT;
     int32_t version = EUAR_CHECKPOINT_VERSION, epoch = ck->epoch, step = ck->step;
     int32_t selected = ck->selected_epoch;
-    int rc = attr_write(w.file, "format", str, &format);
+    int rc = attr_write(file, "format", str, &format);
     H5Tclose(str);
-    rc |= attr_write(w.file, "format_version", H5T_STD_I32LE, &version);
-    rc |= attr_write(w.file, "fingerprint", H5T_STD_U64LE, &ck->fingerprint);
-    rc |= attr_write(w.file, "epoch", H5T_STD_I32LE, &epoch);
-    rc |= attr_write(w.file, "step", H5T_STD_I32LE, &step);
-    rc |= attr_write(w.file, "selected_epoch", H5T_STD_I32LE, &selected);
-    rc |= attr_write(w.file, "best", H5T_IEEE_F64LE, &ck->best);
-    rc |= attr_write(w.file, "time_s", H5T_IEEE_F64LE, &ck->time_s);
+    rc |= attr_write(file, "format_version", H5T_STD_I32LE, &version);
+    rc |= attr_write(file, "fingerprint", H5T_STD_U64LE, &ck->fingerprint);
+    rc |= attr_write(file, "epoch", H5T_STD_I32LE, &epoch);
+    rc |= attr_write(file, "step", H5T_STD_I32LE, &step);
+    rc |= attr_write(file, "selected_epoch", H5T_STD_I32LE, &selected);
+    rc |= attr_write(file, "best", H5T_IEEE_F64LE, &ck->best);
+    rc |= attr_write(file, "time_s", H5T_IEEE_F64LE, &ck->time_s);
     hsize_t p[1] = {ck->num_params};
     const char *names[] = {"value", "adam_m", "adam_v", "best_params"};
     const float *arrays[] = {ck->value, ck->adam_m, ck->adam_v, ck->best_params};
     for (int i = 0; i < 4 && rc == 0; i++)
-        rc |= array_write(w.file, names[i], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, p, arrays[i]);
+        rc |= array_write(file, names[i], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, p, arrays[i]);
     double *rows = xcalloc((size_t)EUAR_MAX(ck->epochs_run, 1) * CURVE_COLUMNS, sizeof(double));
     for (int e = 0; e < ck->epochs_run; e++)
         curve_to_row(&ck->curve[e], rows + (size_t)e * CURVE_COLUMNS);
     hsize_t dims[2] = {(hsize_t)ck->epochs_run, CURVE_COLUMNS};
     if (rc == 0)
-        rc |= array_write(w.file, "curve", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dims, rows);
+        rc |= array_write(file, "curve", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dims, rows);
     free(rows);
     if (rc == 0)
-        rc |= columns_write(w.file);
-    if (rc != 0) {
+        rc |= columns_write(file);
+    ssize_t size = rc == 0 && H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0
+                       ? H5Fget_file_image(file, NULL, 0)
+                       : -1;
+    void *image = size > 0 ? xmalloc((size_t)size) : NULL;
+    if (image && H5Fget_file_image(file, image, (size_t)size) != size) {
+        free(image);
+        image = NULL;
+    }
+    if (!image) {
         char why[256];
         h5_last_error(why, sizeof(why));
-        err_set("cannot write the checkpoint %s: HDF5 failed (%s); check free disk space",
-                path, why[0] ? why : "no detail");
-        h5_writer_abort(&w);
-        return -1;
+        err_set("cannot write the checkpoint %s: HDF5 failed in memory (%s)", path,
+                why[0] ? why : "no detail");
     }
-    return h5_writer_commit(&w);
+    H5Fclose(file);
+    *len = (size_t)EUAR_MAX(size, 0);
+    return image;
+}
+
+/* The file is built in memory and written by write_file_atomic(): HDF5 never writes to the
+ * disk itself, since libhdf5 1.10.8 crashes at exit after a failed write of a file on disk
+ * (a full disk or a file-size limit). */
+int checkpoint_write(const char *path, const Checkpoint *ck) {
+    size_t len = 0;
+    void *image = checkpoint_image(path, ck, &len);
+    if (!image)
+        return -1;
+    int rc = write_file_atomic(path, image, len);
+    free(image);
+    return rc;
 }
 
 /* Reads a scalar attribute converted to `mtype`. Returns 0, or -1 when it is missing or not
