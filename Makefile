@@ -37,7 +37,7 @@ endif
 .PHONY: all deps test test-unit test-e2e suite-missing suite-missing-quick suite-noise \
         suite-noise-quick suite-experts suite-experts-quick suite-ablation suite-ablation-quick \
         suite-convergence suite-convergence-quick suite-main suite-main-quick report bench clean \
-        help data report test-asan test-valgrind
+        help data report test-asan test-valgrind fuzz fuzz-build
 
 all: bin/euar
 
@@ -177,7 +177,10 @@ test-e2e: bin/euar data
 ASAN_BUILD  := build-asan
 ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=all -DEUAR_NO_CLONES
-ASAN_ENV    := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0 \
+# malloc returns NULL beyond the sanitizer's size limit, as in a plain build, and the leaks
+# of libhdf5 on damaged files are suppressed (tests/fuzz/lsan.supp); ours are reported.
+ASAN_ENV    := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 \
+               LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp \
                UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 ASAN_TESTS  := $(TEST_BIN:$(BUILD)/%=$(ASAN_BUILD)/%)
 ASAN_E2E    ?= tests/e2e_quick.sh tests/e2e_noise.sh tests/e2e_paper.sh tests/e2e_diverge.sh \
@@ -193,6 +196,28 @@ test-asan: data
 	    env $(ASAN_ENV) EUAR=$(ASAN_BUILD)/bin/euar $$s || failed=$$((failed + 1)); done; \
 	echo "asan e2e scripts: $$failed failed"; [ $$failed -eq 0 ]
 
+# libFuzzer targets of the suite file parser, the noise spec parser and the HDF5 dataset
+# reader (tests/fuzz/), linked against the library built by clang with ASan and UBSan in
+# build-fuzz/. `make fuzz FUZZ_SECONDS=N` runs each for N seconds (tests/fuzz/run.sh).
+FUZZ_BUILD   := build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=all
+FUZZ_BIN     := $(FUZZ_BUILD)/fuzz_suite $(FUZZ_BUILD)/fuzz_noise $(FUZZ_BUILD)/fuzz_h5
+
+fuzz-build:
+	$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) CFLAGS="$(FUZZ_CFLAGS)" \
+	    $(FUZZ_BUILD)/libeuar.a
+	$(MAKE) --no-print-directory $(FUZZ_BIN)
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libeuar.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(EUAR_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	    $(FUZZ_BUILD)/libeuar.a $(EUAR_LDLIBS)
+
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 # The quick convergence suite and its report under valgrind memcheck; several minutes.
 test-valgrind: bin/euar data/synth-mosi.h5
 	tests/valgrind.sh
@@ -201,7 +226,7 @@ bench: bin/euar data/synth-mosi.h5
 	bench/run.sh
 
 clean:
-	rm -rf $(BUILD) bin $(ASAN_BUILD)
+	rm -rf $(BUILD) bin $(ASAN_BUILD) $(FUZZ_BUILD)
 
 help:
 	@echo "make                      build bin/euar"
@@ -212,6 +237,7 @@ help:
 	@echo "make test-e2e             the quick missing suite end to end, with bad input"
 	@echo "make test-asan            unit tests and quick e2e scripts under ASan and UBSan"
 	@echo "make test-valgrind        the quick convergence suite under valgrind memcheck"
+	@echo "make fuzz                 libFuzzer on the suite, noise and HDF5 parsers (FUZZ_SECONDS=60)"
 	@echo "make suite-missing        every model on every missing-modality subset (Table 2)"
 	@echo "make suite-missing-quick  the same in miniature (1 seed, 2 epochs)"
 	@echo "make suite-noise          every model under test-time noise (Table 3)"
