@@ -62,7 +62,7 @@ check "results folder that cannot be created: message" grep -q "$locked/sub" \
     "$work/locked-sub.log"
 chmod 755 "$locked"
 
-# 2. A file-size limit: the runner cannot write suite.json, a worker cannot write its result.
+# 2. A file-size limit: the runner cannot write suite.json, a run cannot write its result.
 limited=$work/limited
 prepare "$limited"
 (
