@@ -29,6 +29,8 @@ DEB_PACKAGES := build-essential libhdf5-dev libcjson-dev libopenblas-dev librand
                 gnuplot-nox zlib1g-dev libcmocka-dev dataset-fashion-mnist python3 pkg-config \
                 python3-numpy python3-h5py \
                 libstb-dev
+# The reliability tests: valgrind (make test-valgrind) and clang with libFuzzer (make fuzz).
+DEB_PACKAGES += valgrind clang libclang-rt-14-dev
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 
 LIB_SRC  := $(wildcard core/*.c core/models/*.c noise/*.c datasets/*.c suites/*.c report/*.c)
@@ -78,11 +80,16 @@ endif
 .PHONY: FORCE all deps deps-slurm test test-unit test-e2e suite-missing suite-missing-quick suite-noise \
         suite-noise-quick suite-experts suite-experts-quick suite-ablation suite-ablation-quick \
         suite-convergence suite-convergence-quick suite-main suite-main-quick report bench clean \
-        help data report gpu-bundle
+        help data report gpu-bundle test-asan test-valgrind fuzz fuzz-build
 
 all: bin/euar
 
 bin/euar: $(CLI_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(EUAR_LDLIBS) $(LDLIBS)
+
+# The same binary inside a build folder, for builds with other flags (make test-asan).
+$(BUILD)/bin/euar: $(CLI_OBJ) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(EUAR_LDLIBS) $(LDLIBS)
 
@@ -229,6 +236,64 @@ test-e2e: bin/euar data
 	tests/e2e_slurm.sh
 	tests/e2e_device.sh
 	tests/e2e_suite_data.sh
+	tests/e2e_diverge.sh
+	tests/e2e_resume.sh
+	tests/e2e_bad.sh
+	tests/e2e_resources.sh
+
+# Everything but the CUDA backend built with AddressSanitizer and UndefinedBehaviorSanitizer in
+# build-asan/, then
+# the unit tests and the quick end-to-end scripts run against it. Any report stops the
+# program (halt_on_error) and fails the target; leaks count as reports.
+ASAN_BUILD  := build-asan
+ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=all -DEUAR_NO_CLONES
+# malloc returns NULL beyond the sanitizer's size limit, as in a plain build, and the leaks
+# of libhdf5 on damaged files are suppressed (tests/fuzz/lsan.supp); ours are reported.
+ASAN_ENV    := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 \
+               LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp \
+               UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+ASAN_TESTS  := $(TEST_BIN:$(BUILD)/%=$(ASAN_BUILD)/%)
+# The two slowest scripts (paper suites, kills and resume) stay out of the default list to keep
+# CI short; ASAN_E2E="..." runs any list, and every script passed under ASan on 2 cores.
+ASAN_E2E    ?= tests/e2e_quick.sh tests/e2e_noise.sh tests/e2e_diverge.sh tests/e2e_bad.sh \
+               tests/e2e_resources.sh
+
+test-asan: data
+	$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) GPU=0 CFLAGS="$(ASAN_CFLAGS)" \
+	    LDFLAGS="-fsanitize=address,undefined" $(ASAN_BUILD)/bin/euar $(ASAN_TESTS)
+	@failed=0; for t in $(ASAN_TESTS); do echo "== $$t"; \
+	    env $(ASAN_ENV) $$t || failed=$$((failed + 1)); done; \
+	echo "asan unit test programs: $$failed failed"; [ $$failed -eq 0 ]
+	@failed=0; for s in $(ASAN_E2E); do echo "== $$s"; \
+	    env $(ASAN_ENV) EUAR=$(ASAN_BUILD)/bin/euar $$s || failed=$$((failed + 1)); done; \
+	echo "asan e2e scripts: $$failed failed"; [ $$failed -eq 0 ]
+
+# libFuzzer targets of the suite file parser, the noise spec parser and the HDF5 dataset
+# reader (tests/fuzz/), linked against the library built by clang with ASan and UBSan in
+# build-fuzz/. `make fuzz FUZZ_SECONDS=N` runs each for N seconds (tests/fuzz/run.sh).
+FUZZ_BUILD   := build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=all
+FUZZ_BIN     := $(FUZZ_BUILD)/fuzz_suite $(FUZZ_BUILD)/fuzz_noise $(FUZZ_BUILD)/fuzz_h5
+
+fuzz-build:
+	$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) GPU=0 CC=$(FUZZ_CC) CFLAGS="$(FUZZ_CFLAGS)" \
+	    $(FUZZ_BUILD)/libeuar.a
+	$(MAKE) --no-print-directory GPU=0 $(FUZZ_BIN)
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libeuar.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(EUAR_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	    $(FUZZ_BUILD)/libeuar.a $(EUAR_LDLIBS)
+
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# The quick convergence suite and its report under valgrind memcheck; several minutes.
+test-valgrind: bin/euar data/synth-mosi.h5
+	tests/valgrind.sh
 
 bench: bin/euar data/synth-mosi.h5
 	bench/run.sh
@@ -238,7 +303,7 @@ gpu-bundle: bin/euar $(BUILD)/tests/test_gpu
 	tests/gpu_bundle.sh $(BUILD)/gpu-bundle bin/euar $(BUILD)/tests/test_gpu
 
 clean:
-	rm -rf $(BUILD) bin
+	rm -rf $(BUILD) bin $(ASAN_BUILD) $(FUZZ_BUILD)
 
 help:
 	@echo "make                      build bin/euar"
@@ -248,6 +313,9 @@ help:
 	@echo "make test                 test-unit, then test-e2e"
 	@echo "make test-unit            unit tests and gradient checks"
 	@echo "make test-e2e             the quick missing suite end to end, with bad input"
+	@echo "make test-asan            unit tests and quick e2e scripts under ASan and UBSan"
+	@echo "make test-valgrind        the quick convergence suite under valgrind memcheck"
+	@echo "make fuzz                 libFuzzer on the suite, noise and HDF5 parsers (FUZZ_SECONDS=60)"
 	@echo "make suite-missing        every model on every missing-modality subset (Table 2)"
 	@echo "make suite-missing-quick  the same in miniature (1 seed, 2 epochs)"
 	@echo "make suite-noise          every model under test-time noise (Table 3)"

@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "core/backend.h"
+#include "core/checkpoint.h"
 #include "core/common.h"
 #include "suites/suite.h"
 #include "suites/suite_slurm.h"
@@ -33,6 +34,10 @@ static void suite_usage(FILE *f) {
             "  --results DIR   results folder (default: results/NAME, or results/NAME-quick)\n"
             "  --dry-run       list the cells with their hash and state; run nothing (with\n"
             "                  --runner slurm: print the job script; submit nothing)\n"
+            "  --checkpoint-every S\n"
+            "                  seconds between the checkpoints of a running cell\n"
+            "                  (DIR/<hash>.ckpt.h5; default 60, 0 after every epoch, -1 none);\n"
+            "                  a cell that was killed resumes from its checkpoint\n"
             "  --only PATTERN  run only cells whose DATASET/CONDITION/MODEL/SEED matches the\n"
             "                  shell pattern (for example 'synth-mosi/T+A/*/1'), or a hash;\n"
             "                  a shared cell matches under any of its conditions\n"
@@ -84,6 +89,18 @@ static int parse_poll(const char *text, double *out) {
     return 0;
 }
 
+/* Parses --checkpoint-every: seconds from 0 to one day, or -1 for none. */
+static int parse_checkpoint_every(const char *text, double *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !(v <= 86400.0) || (v < 0 && v != -1))
+        return err_set("invalid value '%s' for --checkpoint-every: expected seconds from 0 to "
+                       "86400, or -1 for no checkpoints", text);
+    *out = v;
+    return 0;
+}
+
 /* Options of the command line besides the run options. */
 typedef struct {
     const char *file;
@@ -113,6 +130,8 @@ static int parse_value(const char *a, const char *v, SuiteArgs *args, SuiteRunOp
         opt->cells = v;
     else if (strcmp(a, "--device") == 0)
         opt->device = v;
+    else if (strcmp(a, "--checkpoint-every") == 0)
+        return parse_checkpoint_every(v, &opt->checkpoint_every_s);
     else if (strcmp(a, "--shard") == 0)
         return suite_parse_shard(v, &opt->shard_index, &opt->shard_count);
     else if (strcmp(a, "--runner") == 0) {
@@ -148,7 +167,7 @@ static int takes_value(const char *a) {
     static const char *const names[] = {
         "--jobs", "--results", "--only", "--cells", "--shard", "--runner", "--array-size",
         "--partition", "--time", "--cpus-per-task", "--gpus-per-task", "--sbatch-arg",
-        "--poll", "--device"};
+        "--poll", "--device", "--checkpoint-every"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(a, names[i]) == 0)
             return 1;
@@ -181,6 +200,7 @@ int cmd_suite(int argc, char **argv) {
     SuiteArgs args = {0};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     opt.jobs = cpus > 0 ? (int)cpus : 1;
+    opt.checkpoint_every_s = EUAR_CHECKPOINT_EVERY_S;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         /* --option=value is the same as --option value. */

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/prepare.h"
 #include "core/backend.h"
+#include "core/checkpoint.h"
 #include "core/common.h"
 #include "core/file_hash.h"
 #include "core/result.h"
@@ -119,6 +120,37 @@ static int check_out_path(const char *option, const char *path) {
     return 0;
 }
 
+/* Parses a number of seconds for --checkpoint-every: a decimal from 0 to one day. */
+static int parse_seconds(const char *text, double *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !(v >= 0.0 && v <= 86400.0))
+        return err_set("invalid value '%s' for --checkpoint-every: expected seconds from 0 "
+                       "to 86400", text);
+    *out = v;
+    return 0;
+}
+
+/* Identifies a run for its checkpoint: FNV-1a over the model, every setting, the applied
+ * noise, the noise seed and the checksum of the prepared data. */
+static uint64_t run_fingerprint(const char *model, const Settings *set, const char *noise,
+                                uint64_t noise_seed, uint64_t data_checksum) {
+    char text[8192];
+    int len = snprintf(text, sizeof(text), "model=%s\nnoise=%s\nnoise_seed=%" PRIu64
+                       "\ndata=%016" PRIx64 "\n", model, noise, noise_seed, data_checksum);
+    settings_format(set, text + len, sizeof(text) - (size_t)len);
+    return hash_fnv1a64(text, strlen(text), EUAR_FNV_OFFSET);
+}
+
+/* Frees what the option parser allocated. */
+static void free_options(ResultInfo *info, TestConditions *tc) {
+    for (int i = 0; i < info->meta_count; i++)
+        free((char *)info->meta_key[i]);
+    for (int c = 0; c < tc->count; c++)
+        free((char *)tc->label[c]);
+}
+
 static void train_usage(FILE *f) {
     fprintf(f,
             "usage: euar train --data FILE --model NAME [options]\n\n"
@@ -144,6 +176,11 @@ static void train_usage(FILE *f) {
             "  --data-hash-cache FILE\n"
             "                     look up the hash of --data that --out records in FILE, keyed\n"
             "                     by path, size and modification time (suites pass one)\n"
+            "  --checkpoint FILE  save the training state to FILE (HDF5) after epochs and\n"
+            "                     resume from it when it exists; deleted once the result is\n"
+            "                     written\n"
+            "  --checkpoint-every S\n"
+            "                     seconds between checkpoints, 0 for every epoch (default 60)\n"
             "  --quiet            no settings table and no per-epoch lines\n"
             "  --settings         print every setting with its default and exit\n\n"
             "Exit status: 0 finished, 1 bad input (no result written), 3 diverged (result "
@@ -164,6 +201,7 @@ int cmd_train(int argc, char **argv) {
     NonFinitePolicy nonfinite = EUAR_NONFINITE_REJECT;
     static TestConditions tc;
     memset(&tc, 0, sizeof(tc));
+    TrainCheckpoint checkpoint = {.every_s = EUAR_CHECKPOINT_EVERY_S};
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -174,7 +212,8 @@ int cmd_train(int argc, char **argv) {
                           strcmp(a, "--meta") == 0 || strcmp(a, "--nonfinite") == 0 ||
                           strcmp(a, "--test-noise") == 0 || strcmp(a, "--joint-out") == 0 ||
                           strcmp(a, "--device") == 0 ||
-                          strcmp(a, "--data-hash-cache") == 0;
+                          strcmp(a, "--data-hash-cache") == 0 ||
+                          strcmp(a, "--checkpoint") == 0 || strcmp(a, "--checkpoint-every") == 0;
         if (takes_value && !v) {
             fprintf(stderr, "euar: error: %s needs a value; see euar train --help\n", a);
             return 1;
@@ -230,6 +269,15 @@ int cmd_train(int argc, char **argv) {
             i++;
         } else if (strcmp(a, "--joint-out") == 0) {
             tc.joint_out = v;
+            i++;
+        } else if (strcmp(a, "--checkpoint") == 0) {
+            checkpoint.path = v;
+            i++;
+        } else if (strcmp(a, "--checkpoint-every") == 0) {
+            if (parse_seconds(v, &checkpoint.every_s) != 0) {
+                fprintf(stderr, "euar: error: %s\n", err_get());
+                return 1;
+            }
             i++;
         } else if (strcmp(a, "--test-noise") == 0) {
             const char *eq = strchr(v, '=');
@@ -307,7 +355,8 @@ int cmd_train(int argc, char **argv) {
         return 1;
     }
     if ((out_path && check_out_path("--out", out_path) != 0) ||
-        (tc.joint_out && check_out_path("--joint-out", tc.joint_out) != 0)) {
+        (tc.joint_out && check_out_path("--joint-out", tc.joint_out) != 0) ||
+        (checkpoint.path && check_out_path("--checkpoint", checkpoint.path) != 0)) {
         fprintf(stderr, "euar: error: %s\n", err_get());
         return 1;
     }
@@ -372,20 +421,26 @@ int cmd_train(int argc, char **argv) {
         fflush(stdout);
     }
 
+    /* The noise as applied, every option and default scale resolved. */
+    static char applied_noise[EUAR_NOISE_TEXT_LEN];
+    noise_describe(&prep.noise, applied_noise, sizeof(applied_noise));
+    if (checkpoint.path)
+        checkpoint.fingerprint = run_fingerprint(model, &set, applied_noise, noise_seed,
+                                                 prep.checksum);
     TrainResult result;
-    if (train_run_hooked(model, &set, &prep.data, be, quiet ? NULL : stdout, &result,
-                         tc.count || tc.joint_out ? evaluate_conditions : NULL, &tc) != 0) {
+    if (train_run_resumable(model, &set, &prep.data, be, quiet ? NULL : stdout,
+                            &result, tc.count || tc.joint_out ? evaluate_conditions : NULL, &tc,
+                            &checkpoint) != 0) {
         fprintf(stderr, "euar: error: %s\n", err_get());
+        train_result_free(&result);
         prepared_data_free(&prep);
+        free_options(&info, &tc);
         return 1;
     }
 
     info.model = model;
     info.data_path = data_path;
     info.dataset_name = prep.ds.name;
-    /* The canonical text of the spec as applied: every option, default scales resolved. */
-    static char applied_noise[EUAR_NOISE_TEXT_LEN];
-    noise_describe(&prep.noise, applied_noise, sizeof(applied_noise));
     info.noise = applied_noise;
     info.noise_seed = noise_seed;
     info.regression = prep.ds.task == EUAR_TASK_REGRESSION;
@@ -436,12 +491,13 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "euar: error: %s\n", err_get());
         status = 1;
     }
+    /* The checkpoint stays when no result was written, so a rerun resumes from it. */
+    if (status != 1 && checkpoint.path && unlink(checkpoint.path) != 0 && errno != ENOENT)
+        fprintf(stderr, "euar: warning: cannot delete the checkpoint %s: %s\n",
+                checkpoint.path, strerror(errno));
     joint_file_free(&tc.joint);
     train_result_free(&result);
     prepared_data_free(&prep);
-    for (int i = 0; i < info.meta_count; i++)
-        free((char *)info.meta_key[i]);
-    for (int c = 0; c < tc.count; c++)
-        free((char *)tc.label[c]);
+    free_options(&info, &tc);
     return status;
 }

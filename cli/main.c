@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <hdf5.h>
+
 #include "cli/cli.h"
 #include "core/common.h"
 
@@ -20,6 +22,10 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* libhdf5 1.10.8 crashes in its exit handler after a failed write of a file on disk (a
+     * full disk or a file-size limit). Every file is closed explicitly, so the handler is not
+     * needed; it must be turned off before the first HDF5 call. */
+    H5dont_atexit();
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 1 : 0;

@@ -122,8 +122,16 @@ int write_file_atomic(const char *path, const void *data, size_t len) {
         p += w;
         left -= (size_t)w;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        err_set("cannot flush %s: %s; free some space and run again", tmp, strerror(errno));
+    /* The descriptor is closed whether or not fsync fails. */
+    int flushed = fsync(fd) == 0;
+    int saved_errno = errno;
+    if (close(fd) != 0 && flushed) {
+        flushed = 0;
+        saved_errno = errno;
+    }
+    if (!flushed) {
+        err_set("cannot flush %s: %s; free some space and run again", tmp,
+                strerror(saved_errno));
         unlink(tmp);
         free(tmp);
         return -1;

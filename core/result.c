@@ -97,6 +97,7 @@ int result_write(const char *path, const ResultInfo *info, const Settings *s,
     if (r->failed) {
         cJSON *f = cJSON_AddObjectToObject(root, "failure");
         cJSON_AddNumberToObject(f, "epoch", r->fail_epoch);
+        cJSON_AddStringToObject(f, "kind", r->fail_kind);
         cJSON_AddStringToObject(f, "reason", r->fail_reason);
     } else {
         cJSON_AddNullToObject(root, "failure");

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "common.h"
 #include "metrics.h"
 
@@ -236,6 +237,125 @@ int train_run(const char *model_name, const Settings *s, const TrainData *data,
 int train_run_hooked(const char *model_name, const Settings *s, const TrainData *data,
                      const Backend *be, FILE *log, TrainResult *out, TrainFinishFn on_finish,
                      void *ctx) {
+    return train_run_resumable(model_name, s, data, be, log, out, on_finish, ctx, NULL);
+}
+
+/* Host buffers of the checkpoint written after an epoch, allocated once. */
+typedef struct {
+    const TrainCheckpoint *opt;
+    int enabled;
+    double last_write;
+    float *value, *adam_m, *adam_v; /* host [params.total] */
+} CheckpointState;
+
+/* Evaluation state of the trainer, for the selection done again after a resume. */
+typedef struct {
+    const TrainData *data;
+    const DeviceSplit *valid, *test;
+    BatchBuffers *bb;
+    float *pred;
+    int32_t *pred_cls, *idx;
+} EvalState;
+
+/* Sets out->valid, out->test and out->routing as the epoch loop set them at the selected
+ * epoch: evaluation is deterministic, so the parameters of that epoch give the same values.
+ * Leaves the model's parameters at `current`. */
+static void select_again(Model *m, const EvalState *ev, const float *best_params,
+                         const float *current, TrainResult *out) {
+    const Backend *be = m->be;
+    size_t bytes = sizeof(float) * m->params.total;
+    be->upload(m->params.value, best_params, bytes);
+    evaluate_split(m, &ev->data->valid, ev->valid, ev->bb, ev->pred, ev->pred_cls, ev->idx,
+                   &out->valid, NULL);
+    memset(&m->stats, 0, sizeof(m->stats));
+    m->stats.enabled = 1;
+    evaluate_split(m, &ev->data->test, ev->test, ev->bb, ev->pred, ev->pred_cls, ev->idx,
+                   &out->test, NULL);
+    m->stats.enabled = 0;
+    m->stats.samples = ev->data->test.n;
+    out->routing = m->stats;
+    be->upload(m->params.value, current, bytes);
+}
+
+/* Loads the checkpoint of ck->opt when there is one and puts the run in its state. Returns
+ * the first epoch to train (1 without a checkpoint), or -1 with err_set(). */
+static int resume_from_checkpoint(Model *m, const Settings *s, const EvalState *ev,
+                                  float *best_params, CheckpointState *ck, int *step,
+                                  double *best, double *time_before, FILE *log,
+                                  TrainResult *out) {
+    Checkpoint saved;
+    int loaded = checkpoint_read(ck->opt->path, ck->opt->fingerprint, m->params.total, &saved);
+    if (loaded <= 0)
+        return loaded < 0 ? -1 : 1;
+    if (saved.epoch > s->epochs) {
+        checkpoint_free(&saved);
+        return err_set("checkpoint %s is at epoch %d, beyond the %d epochs of this run; delete "
+                       "it to start the run from epoch 1", ck->opt->path, saved.epoch,
+                       s->epochs);
+    }
+    const Backend *be = m->be;
+    size_t bytes = sizeof(float) * m->params.total;
+    be->upload(m->params.value, saved.value, bytes);
+    be->upload(m->params.adam_m, saved.adam_m, bytes);
+    be->upload(m->params.adam_v, saved.adam_v, bytes);
+    memcpy(best_params, saved.best_params, bytes);
+    memcpy(out->curve, saved.curve, sizeof(EpochRecord) * (size_t)saved.epochs_run);
+    out->epochs_run = saved.epochs_run;
+    out->selected_epoch = saved.selected_epoch;
+    *step = saved.step;
+    *best = saved.best;
+    *time_before = saved.time_s;
+    if (saved.selected_epoch > 0)
+        select_again(m, ev, best_params, saved.value, out);
+    if (log)
+        fprintf(log, "resumed from checkpoint %s after epoch %d of %d (step %d)\n",
+                ck->opt->path, saved.epoch, s->epochs, saved.step);
+    int first = saved.epoch + 1;
+    checkpoint_free(&saved);
+    return first;
+}
+
+/* Writes the checkpoint after `epoch` when its interval has passed. A failed write is logged
+ * and turns checkpoints off for the rest of the run: training goes on. */
+static void checkpoint_after_epoch(Model *m, CheckpointState *ck, int epoch, int step,
+                                   double best, double time_s, const float *best_params,
+                                   const TrainResult *out) {
+    const TrainCheckpoint *opt = ck->opt;
+    if (!ck->enabled)
+        return;
+    if (opt->every_s > 0 && time_now() - ck->last_write < opt->every_s &&
+        epoch != opt->stop_after_epoch)
+        return;
+    const Backend *be = m->be;
+    size_t bytes = sizeof(float) * m->params.total;
+    be->download(ck->value, m->params.value, bytes);
+    be->download(ck->adam_m, m->params.adam_m, bytes);
+    be->download(ck->adam_v, m->params.adam_v, bytes);
+    Checkpoint saved = {
+        .fingerprint = opt->fingerprint,
+        .epoch = epoch,
+        .step = step,
+        .selected_epoch = out->selected_epoch,
+        .best = best,
+        .time_s = time_s,
+        .num_params = m->params.total,
+        .value = ck->value,
+        .adam_m = ck->adam_m,
+        .adam_v = ck->adam_v,
+        .best_params = (float *)best_params,
+        .epochs_run = out->epochs_run,
+        .curve = out->curve,
+    };
+    if (checkpoint_write(opt->path, &saved) != 0) {
+        LOG_WARN("%s; training goes on without checkpoints", err_get());
+        ck->enabled = 0;
+    }
+    ck->last_write = time_now();
+}
+
+int train_run_resumable(const char *model_name, const Settings *s, const TrainData *data,
+                        const Backend *be, FILE *log, TrainResult *out, TrainFinishFn on_finish,
+                        void *ctx, const TrainCheckpoint *checkpoint) {
     memset(out, 0, sizeof(*out));
     ModelShape shape = data->shape;
     /* Evaluation runs in batches of at least 64: predictions do not depend on batch-mates,
@@ -272,15 +392,32 @@ int train_run_hooked(const char *model_name, const Settings *s, const TrainData 
     int32_t *perm = xmalloc(sizeof(int32_t) * (size_t)n_train);
     int32_t *batch_idx = xmalloc(sizeof(int32_t) * (size_t)s->batch);
     out->curve = xcalloc((size_t)s->epochs, sizeof(EpochRecord));
-    float *best_params = on_finish ? xmalloc(sizeof(float) * m->params.total) : NULL;
+    CheckpointState ck = {.opt = checkpoint};
+    ck.enabled = checkpoint && checkpoint->path;
+    /* Zeroed, since a checkpoint written before any selection stores it as well. */
+    float *best_params = on_finish || ck.enabled ? xcalloc(m->params.total, sizeof(float))
+                                                 : NULL;
+    if (ck.enabled) {
+        ck.value = xmalloc(sizeof(float) * m->params.total);
+        ck.adam_m = xmalloc(sizeof(float) * m->params.total);
+        ck.adam_v = xmalloc(sizeof(float) * m->params.total);
+    }
 
     const char *headline = train_headline_metric(s, m->shape.output);
     RngStream shuffle = rng_stream(s->seed, EUAR_RNG_SHUFFLE);
     double best = NAN;
     int step = 0;
+    double time_before = 0.0;
+    int first_epoch = 1;
+    if (ck.enabled) {
+        EvalState ev = {data, &dev_valid, &dev_test, &bb, pred, pred_cls, eval_idx};
+        first_epoch = resume_from_checkpoint(m, s, &ev, best_params, &ck, &step, &best,
+                                             &time_before, log, out);
+    }
     double t_start = time_now();
+    ck.last_write = t_start;
 
-    for (int epoch = 1; epoch <= s->epochs; epoch++) {
+    for (int epoch = first_epoch; epoch > 0 && epoch <= s->epochs; epoch++) {
         double t0 = time_now();
         rng_permutation(shuffle, (uint32_t)epoch, 0, perm, n_train);
         if (subset)
@@ -297,9 +434,10 @@ int train_run_hooked(const char *model_name, const Settings *s, const TrainData 
             batch.epochs = s->epochs;
             model_forward(m, &batch, 1);
             if (!isfinite(m->loss.total)) {
+                const char *value = isnan(m->loss.total) ? "NaN" : "Inf";
+                snprintf(out->fail_kind, sizeof(out->fail_kind), "%s loss", value);
                 snprintf(out->fail_reason, sizeof(out->fail_reason),
-                         "training loss is %s at step %d", isnan(m->loss.total) ? "NaN" : "Inf",
-                         step + 1);
+                         "training loss is %s at step %d", value, step + 1);
                 diverged = 1;
                 break;
             }
@@ -313,11 +451,20 @@ int train_run_hooked(const char *model_name, const Settings *s, const TrainData 
             sum_u += m->loss.u * b;
         }
         if (!diverged) {
-            double norm2 = be->sum_squares(m->params.value, m->params.total);
             /* Parameters this large mean the run has blown up even if the loss is finite. */
-            if (!isfinite(norm2) || norm2 > 1e12) {
+            double norm2 = be->sum_squares(m->params.value, m->params.total);
+            double bound = EUAR_PARAM_RMS_MAX * EUAR_PARAM_RMS_MAX * (double)m->params.total;
+            if (!isfinite(norm2)) {
+                snprintf(out->fail_kind, sizeof(out->fail_kind), "non-finite parameters");
                 snprintf(out->fail_reason, sizeof(out->fail_reason),
-                         "parameters exploded (squared norm %.3g)", norm2);
+                         "parameters are not finite (sum of squares %g)", norm2);
+                diverged = 1;
+            } else if (norm2 > bound) {
+                snprintf(out->fail_kind, sizeof(out->fail_kind), "exploded parameters");
+                snprintf(out->fail_reason, sizeof(out->fail_reason),
+                         "parameters exploded: sum of squares %.3g over %zu parameters, above "
+                         "the bound %.3g (RMS %g)", norm2, (size_t)m->params.total, bound,
+                         EUAR_PARAM_RMS_MAX);
                 diverged = 1;
             }
         }
@@ -384,14 +531,30 @@ int train_run_hooked(const char *model_name, const Settings *s, const TrainData 
                     out->selected_epoch == epoch ? "  *" : "");
             fflush(log);
         }
+        /* No checkpoint after the last epoch: the result is written next. */
+        if (ck.enabled && (epoch < s->epochs || epoch == checkpoint->stop_after_epoch))
+            checkpoint_after_epoch(m, &ck, epoch, step, best,
+                                   time_before + time_now() - t_start, best_params, out);
+        if (checkpoint && epoch == checkpoint->stop_after_epoch) {
+            out->interrupted = 1;
+            break;
+        }
     }
-    out->time_s = time_now() - t_start;
+    int rc = 0;
+    if (first_epoch < 0) {
+        rc = -1;
+        out->interrupted = 1;
+    }
+    out->time_s = time_before + time_now() - t_start;
     out->samples_per_s = out->epochs_run ? (double)n_train * out->epochs_run / out->time_s : 0;
-    if (best_params && out->selected_epoch > 0) {
+    if (on_finish && !out->interrupted && out->selected_epoch > 0) {
         be->upload(m->params.value, best_params, sizeof(float) * m->params.total);
         on_finish(ctx, m);
     }
     free(best_params);
+    free(ck.value);
+    free(ck.adam_m);
+    free(ck.adam_v);
 
     free(subset);
     free(pred);
@@ -404,5 +567,5 @@ int train_run_hooked(const char *model_name, const Settings *s, const TrainData 
     device_split_release(&dev_valid);
     device_split_release(&dev_test);
     model_free(m);
-    return 0;
+    return rc;
 }

@@ -6,7 +6,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/common.h"
 #include "datasets/dataset.h"
@@ -663,9 +667,77 @@ static int read_modalities(Reader *r, Dataset *ds) {
     return rc;
 }
 
-/* Reads a whole file, or with header_only its root attributes and each modality's name, kind
- * and vocabulary size. */
-static int load_file(const char *path, const DatasetLoadOptions *opt, int header_only,
+/* What load_file() reads: the root attributes and each modality's name, kind and vocabulary
+ * size (LOAD_HEADER), those and the per-sample arrays of /samples and /labels (LOAD_PROBE),
+ * or everything (LOAD_ALL). */
+typedef enum { LOAD_HEADER, LOAD_PROBE, LOAD_ALL } LoadScope;
+
+static int load_file(const char *path, const DatasetLoadOptions *opt, LoadScope scope,
+                     Dataset *out);
+
+/* Exit status of a probe child whose read failed with an error message. */
+#define PROBE_READ_ERROR 3
+/* Time limit of the probe child, unless the environment variable EUAR_H5_PROBE_SECONDS sets
+ * another. Reading the metadata of the 4 GB synth-mosei file takes well under a second, and
+ * libhdf5 loops forever on some damaged files. */
+#define PROBE_SECONDS 20
+
+static unsigned probe_seconds(void) {
+    const char *text = getenv("EUAR_H5_PROBE_SECONDS");
+    char *end = NULL;
+    long v = text ? strtol(text, &end, 10) : 0;
+    return text && *text && !*end && v > 0 && v <= 3600 ? (unsigned)v : PROBE_SECONDS;
+}
+
+/* Reads the metadata of `path` (LOAD_PROBE) in a child process first. libhdf5 1.10.8 can
+ * crash on a damaged file, for example in H5HG_read on a variable-length string whose stored
+ * length is corrupt, or loop forever, and no check before the read can rule that out. The
+ * child takes the crash or is stopped after PROBE_SECONDS, and the caller then reads the same
+ * parts safely. Returns 0 when the child read the
+ * file or reported an error (the caller's own read reports it again), or -1 with err_set()
+ * when the child crashed. */
+static int probe_file(const char *path) {
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0)
+        return 0;
+    if (pid == 0) {
+        /* The child's messages and sanitizer reports would only repeat or confuse. */
+        int null_fd = open("/dev/null", O_WRONLY);
+        if (null_fd >= 0) {
+            dup2(null_fd, 1);
+            dup2(null_fd, 2);
+            close(null_fd);
+        }
+        signal(SIGALRM, SIG_DFL);
+        alarm(probe_seconds());
+        Dataset ds;
+        int rc = load_file(path, NULL, LOAD_PROBE, &ds);
+        _exit(rc == 0 ? 0 : PROBE_READ_ERROR);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return 0;
+    if (WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == PROBE_READ_ERROR))
+        return 0;
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+        return err_set("%s: the HDF5 library did not finish reading the file's metadata in %d "
+                       "s, so the file is damaged; regenerate it with 'euar data' or copy it "
+                       "again", path, probe_seconds());
+    char how[64];
+    if (WIFSIGNALED(status))
+        snprintf(how, sizeof(how), "signal %d, %s", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        snprintf(how, sizeof(how), "exit status %d", WEXITSTATUS(status));
+    return err_set("%s: the HDF5 library crashed (%s) while reading the file's metadata, so the "
+                   "file is damaged; regenerate it with 'euar data' or copy it again",
+                   path, how);
+}
+
+/* Reads a whole file, or with LOAD_HEADER or LOAD_PROBE the parts that LoadScope names. */
+static int load_file(const char *path, const DatasetLoadOptions *opt, LoadScope scope,
                      Dataset *out) {
     static const DatasetLoadOptions defaults = {EUAR_NONFINITE_REJECT, 0, NULL, NULL};
     memset(out, 0, sizeof(*out));
@@ -676,7 +748,10 @@ static int load_file(const char *path, const DatasetLoadOptions *opt, int header
                        errno == ENOENT ? "file not found" : strerror(errno));
     if (!S_ISREG(st.st_mode))
         return err_set("%s: not a regular file", path);
+    if (scope != LOAD_PROBE && probe_file(path) != 0)
+        return -1;
 
+    int header_only = scope != LOAD_ALL;
     Reader r = {path, H5I_INVALID_HID, opt ? opt : &defaults, header_only};
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
@@ -692,7 +767,7 @@ static int load_file(const char *path, const DatasetLoadOptions *opt, int header
     Dataset ds;
     memset(&ds, 0, sizeof(ds));
     int rc = read_header(&r, &ds);
-    if (rc == 0 && !header_only)
+    if (rc == 0 && scope != LOAD_HEADER)
         rc = read_samples(&r, &ds);
     if (rc == 0)
         rc = read_modalities(&r, &ds);
@@ -706,9 +781,9 @@ static int load_file(const char *path, const DatasetLoadOptions *opt, int header
 }
 
 int dataset_load_h5(const char *path, const DatasetLoadOptions *opt, Dataset *out) {
-    return load_file(path, opt, 0, out);
+    return load_file(path, opt, LOAD_ALL, out);
 }
 
 int dataset_read_info(const char *path, Dataset *out) {
-    return load_file(path, NULL, 1, out);
+    return load_file(path, NULL, LOAD_HEADER, out);
 }

@@ -142,6 +142,7 @@ typedef struct {
     const char *settings[EUAR_REPORT_MAX_SETTINGS];
     int selected_on_test;
     char failure[512];
+    char failure_short[256];
     const cJSON *test_metrics; /* NULL when the file has none */
     const cJSON *routing;      /* NULL when the file has none */
     const cJSON *conditions;   /* NULL when the file has none (older files) */
@@ -239,14 +240,27 @@ static int parse_failure(const cJSON *root, const char *path, ResultFields *f) {
     if (cJSON_IsObject(failure) &&
         get_string(failure, "reason", "failure.reason", path, 0, &reason) != 0)
         return -1;
+    const char *kind = NULL;
+    if (cJSON_IsObject(failure) &&
+        get_string(failure, "kind", "failure.kind", path, 0, &kind) != 0)
+        return -1;
     const cJSON *epoch = cJSON_IsObject(failure)
                              ? cJSON_GetObjectItemCaseSensitive(failure, "epoch")
                              : NULL;
-    if (cJSON_IsNumber(epoch))
-        snprintf(f->failure, sizeof(f->failure), "%s (epoch %.0f)",
-                 reason ? reason : "no reason recorded", epoch->valuedouble);
-    else
-        snprintf(f->failure, sizeof(f->failure), "%s", reason ? reason : "no reason recorded");
+    if (!reason)
+        reason = "no reason recorded";
+    /* Results written before failure.kind existed show their reason in the short form. */
+    if (!kind || !*kind)
+        kind = reason;
+    if (cJSON_IsNumber(epoch)) {
+        snprintf(f->failure, sizeof(f->failure), "%s (epoch %.0f)", reason,
+                 epoch->valuedouble);
+        snprintf(f->failure_short, sizeof(f->failure_short), "failed (%s, epoch %.0f)", kind,
+                 epoch->valuedouble);
+    } else {
+        snprintf(f->failure, sizeof(f->failure), "%s", reason);
+        snprintf(f->failure_short, sizeof(f->failure_short), "failed (%s)", kind);
+    }
     return 0;
 }
 
@@ -615,8 +629,10 @@ static int add_result(Builder *b, const ResultFields *f, const char *path) {
     note_seed(gv, g, f, path);
     if (strcmp(f->status, "failed") == 0) {
         g->n_failed++;
-        if (!g->failure)
+        if (!g->failure) {
             g->failure = xstrdup(f->failure);
+            g->failure_short = xstrdup(f->failure_short);
+        }
         return 0;
     }
     g->n_ok++;
@@ -1021,6 +1037,7 @@ void report_free(ReportSet *set) {
         free(g->task);
         free(g->protocol);
         free(g->failure);
+        free(g->failure_short);
         for (int k = 0; k < report_settings_count(); k++)
             free(g->settings[k]);
         free_metrics(g->metrics, g->num_metrics);

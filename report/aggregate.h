@@ -68,6 +68,8 @@ typedef struct {
     int n_ok;            /* seeds with status ok */
     int n_failed;        /* seeds with status failed */
     char *failure;       /* "<reason> (epoch E)" of the first failed seed, NULL if none */
+    char *failure_short; /* "failed (<kind>, epoch E)" of the first failed seed, the reason in
+                          * place of the kind for files without failure.kind; NULL if none */
     int selected_on_test; /* 1 when any seed was selected with select=test-acc2 */
     /* Value of each report_setting_key(k), k < report_settings_count(). Seeds that disagree
      * give the distinct values joined by "|", and "?" marks a setting the results lack. */

@@ -20,11 +20,13 @@
 #define EUAR_PAPER_TSNE_SEED 1
 
 /* One cell: the statistics of up to EUAR_PAPER_MAX_METRICS metrics (NULL when no seed has
- * the metric); count 0 when the cell has no result. */
+ * the metric); count 0 when the cell has no result. `failure` is the group's short failure
+ * text ("failed (NaN loss, epoch 3)") when every seed failed, shown in place of numbers. */
 typedef struct {
     const char *names[EUAR_PAPER_MAX_METRICS];
     const MetricStat *stats[EUAR_PAPER_MAX_METRICS];
     int count;
+    const char *failure;
 } PaperCell;
 
 typedef struct {

@@ -43,6 +43,8 @@ static int group_has_result(const ReportGroup *g) {
 static void cell_fill(PaperCell *cell, const ReportGroup *g, const MetricStat *source,
                       int num_source, const char *const *names, int count) {
     memset(cell, 0, sizeof(*cell));
+    if (g && g->n_ok == 0 && g->n_failed > 0)
+        cell->failure = g->failure_short;
     if (!group_has_result(g))
         return;
     for (int i = 0; i < count && i < EUAR_PAPER_MAX_METRICS; i++) {
@@ -396,9 +398,12 @@ static void build_noise(const ReportSet *set, PaperTables *out) {
             cell_fill(&t->cells[r * num_cols], g, g->metrics, g->num_metrics, &name, 1);
             for (int c = 1; c < num_cols; c++) {
                 const TestStat *ts = report_group_test(g, cols[c].label);
+                /* A group whose seeds all failed shows its failure in every column. */
                 if (ts && ts->n > 0)
                     cell_fill(&t->cells[r * num_cols + c], g, ts->metrics, ts->num_metrics,
                               &name, 1);
+                else if (g->n_ok == 0)
+                    cell_fill(&t->cells[r * num_cols + c], g, NULL, 0, &name, 1);
             }
         }
         t->settings = settings_text(used, num_used, NULL);
@@ -468,7 +473,9 @@ char *paper_table_markdown(const PaperTable *t) {
         for (int c = 0; c < t->num_cols; c++) {
             const PaperCell *cell = &t->cells[r * t->num_cols + c];
             text_printf(&out, " ");
-            if (cell->count == 0)
+            if (cell->failure)
+                append_escaped(&out, cell->failure);
+            else if (cell->count == 0)
                 text_printf(&out, "—");
             for (int m = 0; m < cell->count; m++) {
                 text_printf(&out, "%s", m ? " / " : "");
@@ -569,7 +576,9 @@ char *paper_table_latex(const PaperTable *t) {
         for (int c = 0; c < t->num_cols; c++) {
             const PaperCell *cell = &t->cells[r * t->num_cols + c];
             text_printf(&out, " & ");
-            if (cell->count == 0)
+            if (cell->failure)
+                latex_text(&out, cell->failure);
+            else if (cell->count == 0)
                 text_printf(&out, "---");
             for (int m = 0; m < cell->count; m++) {
                 text_printf(&out, "%s", m ? " / " : "");
@@ -603,6 +612,15 @@ char *paper_table_csv(const PaperTable *t) {
     for (int r = 0; r < t->num_rows; r++)
         for (int c = 0; c < t->num_cols; c++) {
             const PaperCell *cell = &t->cells[r * t->num_cols + c];
+            if (cell->failure) {
+                /* The failure text goes in the mean column, with no std and n = 0. */
+                csv_field(&out, t->rows[r]);
+                csv_field(&out, t->cols[c]);
+                csv_field(&out, "status");
+                csv_field(&out, cell->failure);
+                text_printf(&out, ",0\n");
+                continue;
+            }
             for (int m = 0; m < cell->count; m++) {
                 const MetricStat *ms = cell->stats[m];
                 if (!ms)

@@ -203,7 +203,7 @@ static void append_cell(TextBuf *out, const ReportGroup *g, const ReportOptions 
                      g->failure);
         else
             snprintf(note, sizeof(note), "failed: %s", g->failure);
-        text_printf(out, "failed [%d]", notes_add(notes, note));
+        text_printf(out, "%s [%d]", g->failure_short, notes_add(notes, note));
         return;
     }
     const char *names[EUAR_METRICS_MAX];
@@ -693,6 +693,22 @@ static void append_csv_field(TextBuf *out, const char *s) {
     text_printf(out, "\"");
 }
 
+/* Writes the rows of a group whose seeds all failed: one per default metric, with the short
+ * failure text in place of the mean, no standard deviation and n = 0. */
+static void append_failed_rows(TextBuf *out, const ReportGroup *g) {
+    const char *names[EUAR_METRICS_MAX];
+    int count = cell_metrics(g, NULL, names);
+    for (int m = 0; m < count; m++) {
+        const char *keys[] = {g->suite, g->dataset, g->condition, g->model, names[m],
+                              g->failure_short};
+        for (size_t f = 0; f < EUAR_ARRAY_LEN(keys); f++) {
+            append_csv_field(out, keys[f]);
+            text_printf(out, ",");
+        }
+        text_printf(out, ",0\n");
+    }
+}
+
 char *report_render_csv(const ReportSet *set) {
     TextBuf out = {NULL, 0, 0};
     TableView *tables;
@@ -703,6 +719,10 @@ char *report_render_csv(const ReportSet *set) {
         for (int r = 0; r < t->num_rows; r++) {
             for (int c = 0; c < t->num_cols; c++) {
                 const ReportGroup *g = table_cell(set, t, t->rows[r].label, t->cols[c].label);
+                if (g && g->n_ok == 0 && g->n_failed > 0) {
+                    append_failed_rows(&out, g);
+                    continue;
+                }
                 for (int m = 0; g && m < g->num_metrics; m++) {
                     const MetricStat *ms = &g->metrics[m];
                     const char *keys[] = {g->suite, g->dataset, g->condition, g->model,

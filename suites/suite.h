@@ -216,6 +216,9 @@ void suite_print_stale(const SuiteCell *cells, const int *selected, int n,
 /* Result file of a cell: DIR/<hash>.json. */
 void suite_result_path(const char *dir, const SuiteCell *c, char *buf, int cap);
 
+/* Checkpoint of a cell while it trains: DIR/<hash>.ckpt.h5. */
+void suite_checkpoint_path(const char *dir, const SuiteCell *c, char *buf, int cap);
+
 /* Joint file of a cell: DIR/<hash>.joint.h5 (written only when c->joint is 1). */
 void suite_joint_path(const char *dir, const SuiteCell *c, char *buf, int cap);
 
@@ -277,6 +280,9 @@ typedef struct {
     int shard_count;     /* k with k % shard_count == shard_index (suites/suite_slurm.h) */
     const char *cells;   /* cell list file of suite_cells_write_list() replacing --only, or NULL */
     const char *device;  /* --device of every cell, or NULL for the train default (cpu) */
+    /* Seconds between the checkpoints of a worker (DIR/<hash>.ckpt.h5, `euar train
+     * --checkpoint-every`); 0 after every epoch, negative for none. */
+    double checkpoint_every_s;
 } SuiteRunOptions;
 
 /* Checks every dataset with cells[todo[0..n-1]] to run before anything is written, so that an

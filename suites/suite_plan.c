@@ -24,6 +24,10 @@ void suite_result_path(const char *dir, const SuiteCell *c, char *buf, int cap) 
     snprintf(buf, (size_t)cap, "%s/%s.json", dir, c->hash);
 }
 
+void suite_checkpoint_path(const char *dir, const SuiteCell *c, char *buf, int cap) {
+    snprintf(buf, (size_t)cap, "%s/%s.ckpt.h5", dir, c->hash);
+}
+
 void suite_joint_path(const char *dir, const SuiteCell *c, char *buf, int cap) {
     snprintf(buf, (size_t)cap, "%s/%s.joint.h5", dir, c->hash);
 }

@@ -33,12 +33,33 @@ typedef struct {
     int busy; /* cells of a shard run whose lock another process holds */
 } RunCounts;
 
+/* Appends --checkpoint DIR/<hash>.ckpt.h5 --checkpoint-every S to a worker's arguments.
+ * They stay out of the cell's canonical text: checkpoints do not change a result. */
+static char **add_checkpoint_args(char **argv, const SuiteCell *c, const char *dir,
+                                  double every_s) {
+    int n = 0;
+    while (argv[n])
+        n++;
+    argv = xrealloc(argv, sizeof(char *) * (size_t)(n + 5));
+    char path[EUAR_SUITE_PATH_LEN + 32], seconds[32];
+    suite_checkpoint_path(dir, c, path, sizeof(path));
+    snprintf(seconds, sizeof(seconds), "%g", every_s);
+    argv[n++] = xstrdup("--checkpoint");
+    argv[n++] = xstrdup(path);
+    argv[n++] = xstrdup("--checkpoint-every");
+    argv[n++] = xstrdup(seconds);
+    argv[n] = NULL;
+    return argv;
+}
+
 /* Starts the worker of one cell with stdout and stderr in DIR/logs/<hash>.log, the command
  * line on the first line of the log, and one BLAS thread. Returns the pid, or -1 with
  * err_set() when fork fails. */
 static pid_t worker_start(const SuiteCell *c, const char *exe, const char *dir,
-                          const char *device) {
+                          const char *device, double checkpoint_every_s) {
     char **argv = suite_cell_argv(c, exe, dir);
+    if (checkpoint_every_s >= 0)
+        argv = add_checkpoint_args(argv, c, dir, checkpoint_every_s);
     if (device) {
         /* --device is not part of the cell's settings or hash: it picks where the cell runs. */
         size_t n = 0;
@@ -242,8 +263,8 @@ static int claim_or_skip(const SuiteCell *c, const char *dir, int *lock_fd, RunC
 /* Runs the cells listed in `todo` with up to `jobs` workers. With `claim`, each cell is first
  * claimed with claim_or_skip() and its lock is held until its worker ends. */
 static int run_cells(const SuiteCell *cells, const int *todo, int n, int jobs, const char *exe,
-                     const char *dir, const char *device, int claim,
-                     RunCounts *counts) {
+                     const char *dir, const char *device, double checkpoint_every_s,
+                     int claim, RunCounts *counts) {
     jobs = EUAR_MAX(1, EUAR_MIN(jobs, n));
     Worker *workers = xcalloc((size_t)jobs, sizeof(Worker));
     int next = 0, running = 0, done = 0;
@@ -258,7 +279,8 @@ static int run_cells(const SuiteCell *cells, const int *todo, int n, int jobs, c
                 next++;
                 continue;
             }
-            pid_t pid = worker_start(&cells[todo[next]], exe, dir, device);
+            pid_t pid = worker_start(&cells[todo[next]], exe, dir, device,
+                                     checkpoint_every_s);
             if (pid < 0) {
                 /* A failed fork counts as a failed cell; the suite goes on with the others. */
                 LOG_ERROR("%s", err_get());
@@ -395,13 +417,15 @@ int suite_results_lock(const char *dir, int shared) {
     return fd;
 }
 
-/* Returns 1 when name is "<anything>.json.tmp.<pid>", the temporary name of
- * write_file_atomic(), and stores the pid. */
+/* Returns 1 when name is "<anything>.json.tmp.<pid>" or "<anything>.h5.tmp.<pid>", the
+ * temporary names of write_file_atomic() and of the HDF5 writer (checkpoints and joint
+ * files), and stores the pid. */
 static int temp_result_pid(const char *name, long *pid) {
     const char *tag = strstr(name, ".json.tmp.");
-    if (!tag)
+    const char *h5_tag = strstr(name, ".h5.tmp.");
+    if (!tag && !h5_tag)
         return 0;
-    const char *digits = tag + strlen(".json.tmp.");
+    const char *digits = tag ? tag + strlen(".json.tmp.") : h5_tag + strlen(".h5.tmp.");
     char *end = NULL;
     errno = 0;
     long v = strtol(digits, &end, 10);
@@ -467,6 +491,22 @@ static int prepare_folder(const Suite *s, const SuiteRunOptions *opt, const Suit
     if (shard && access(path, F_OK) == 0)
         return 0;
     return suite_write_resolved(s, opt->quick, cells, count, dir);
+}
+
+/* Deletes the checkpoint of each finished cell: a worker killed after writing its result and
+ * before deleting its checkpoint leaves one behind. */
+static void remove_finished_checkpoints(const SuiteCell *cells, const int *selected, int n,
+                                        const SuiteCellPlan *plan, const char *dir) {
+    for (int i = 0; i < n; i++) {
+        if (plan[selected[i]] != EUAR_CELL_SKIP)
+            continue;
+        char path[EUAR_SUITE_PATH_LEN + 32];
+        suite_checkpoint_path(dir, &cells[selected[i]], path, sizeof(path));
+        if (unlink(path) == 0)
+            LOG_INFO("deleted the checkpoint %s of a finished cell", path);
+        else if (errno != ENOENT)
+            LOG_WARN("cannot delete the checkpoint %s: %s", path, strerror(errno));
+    }
 }
 
 static void print_dry_run(const SuiteCell *cells, const int *selected, int n,
@@ -557,6 +597,7 @@ int suite_run(const Suite *s, const SuiteRunOptions *opt) {
         rc = 1;
         goto done;
     }
+    remove_finished_checkpoints(cells, selected, n, plan, opt->results);
     /* A shard deletes a corrupt result only once it holds the cell's lock, in run_cells(). A
      * result of another version of the data file is replaced when its worker writes. */
     for (int i = 0; i < ntodo && !shard; i++) {
@@ -577,8 +618,8 @@ int suite_run(const Suite *s, const SuiteRunOptions *opt) {
             "results in %s\n", s->name, opt->quick ? " (quick)" : "", shard_text, n,
             suite_plural(n), counts.skipped, ntodo, workers, workers == 1 ? "" : "es",
             opt->results);
-    run_cells(cells, todo, ntodo, opt->jobs, opt->exe, opt->results, opt->device, shard,
-              &counts);
+    run_cells(cells, todo, ntodo, opt->jobs, opt->exe, opt->results, opt->device,
+              opt->checkpoint_every_s, shard, &counts);
     char busy[64] = "";
     if (counts.busy > 0)
         snprintf(busy, sizeof(busy), ", skipped %d running in another process", counts.busy);

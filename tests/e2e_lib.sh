@@ -1,7 +1,7 @@
 # Shared setup of the end-to-end scripts, sourced after `cd` to the repository root: the
 # binary, a temporary folder removed on exit, and check(), which runs a command and counts
 # it as passed or failed under a name.
-EUAR=bin/euar
+EUAR=${EUAR:-bin/euar}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 passed=0

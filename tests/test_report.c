@@ -129,7 +129,8 @@ static int setup_main(void **state) {
         {mosi, NULL, "T+A", "concat", "4", "test-acc2", 0, 1, 2, NULL,
          "{\"mib_acc2\": 0.6, \"mib_f1\": 0.6, \"acc7\": 0.25}", 0},
         {mosi, NULL, "T", "euar", NULL, NULL, 1, 0, 1,
-         "{\"epoch\": 12, \"reason\": \"training loss is NaN\"}", NULL, 0},
+         "{\"epoch\": 12, \"kind\": \"NaN loss\", \"reason\": \"training loss is NaN\"}",
+         NULL, 0},
         {"fmnist", "classification", "clean", "concat", NULL, NULL, 0, 0, 1, NULL,
          "{\"acc\": 0.8, \"macro_f1\": 0.75, \"weighted_f1\": 0.7}", 0},
     };
@@ -208,8 +209,13 @@ static void aggregate_failed_group(void **state) {
     assert_int_equal(g->n_ok, 0);
     assert_int_equal(g->n_failed, 1);
     assert_string_equal(g->failure, "training loss is NaN (epoch 12)");
+    assert_string_equal(g->failure_short, "failed (NaN loss, epoch 12)");
     assert_null(report_group_metric(g, "mib_acc2"));
     assert_null(report_find(&set, "missing", "synth-mosi", "T", "concat"));
+    /* A file without failure.kind shows its reason in the short form. */
+    const ReportGroup *partial = report_find(&set, "missing", "synth-mosi", "T+A", "euar");
+    assert_non_null(partial);
+    assert_string_equal(partial->failure_short, "failed (parameters exploded, epoch 3)");
     report_free(&set);
 }
 
@@ -257,7 +263,7 @@ static void table_row_order(void **state) {
 static void table_failed_missing(void **state) {
     (void)state;
     char *md = render_main(NULL);
-    assert_contains(md, "| T | failed [3] | — |");
+    assert_contains(md, "| T | failed (NaN loss, epoch 12) [3] | — |");
     assert_contains(md, "[3] failed: training loss is NaN (epoch 12).");
     assert_contains(md, "— no result for this condition and model.");
     free(md);
@@ -308,7 +314,9 @@ static void csv_rows(void **state) {
     assert_true(strncmp(csv, "suite,dataset,condition,model,metric,mean,std,n\n", 48) == 0);
     assert_contains(csv, "\nmissing,synth-mosi,T+A,euar,mib_acc2,0.6,0.1,3\n");
     assert_contains(csv, "\nmissing,fmnist,clean,concat,acc,0.8,,1\n");
-    assert_null(strstr(csv, ",T,euar,"));
+    /* A cell whose seeds all failed has the failure text in place of the mean. */
+    assert_contains(csv, "\nmissing,synth-mosi,T,euar,mib_acc2,\"failed (NaN loss, epoch 12)\",,0\n");
+    assert_contains(csv, "\nmissing,synth-mosi,T,euar,acc7,\"failed (NaN loss, epoch 12)\",,0\n");
     free(csv);
 }
 

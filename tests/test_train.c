@@ -10,6 +10,10 @@
 
 #include <cmocka.h>
 
+#include <hdf5.h>
+#include <unistd.h>
+
+#include "core/checkpoint.h"
 #include "core/common.h"
 #include "core/trainer.h"
 
@@ -202,8 +206,137 @@ static void divergence_is_recorded(void **state) {
     assert_true(r.failed);
     assert_int_equal(r.fail_epoch, 1);
     assert_non_null(strstr(r.fail_reason, "NaN"));
+    assert_string_equal(r.fail_kind, "NaN loss");
     train_result_free(&r);
     toy_free(&t);
+}
+
+static void exploding_parameters_recorded(void **state) {
+    ToyData t;
+    toy_make(&t, 0);
+    Settings s;
+    small_settings(&s);
+    s.epochs = 5;
+    /* Adam moves each parameter by about lr per step, so lr = 10 passes an RMS of 10 (the
+     * bound) within the first epoch while the loss stays finite. */
+    s.lr = 10.0f;
+    TrainResult r;
+    assert_int_equal(train_run("concat", &s, &t.data, backend_cpu(), NULL, &r), 0);
+    assert_true(r.failed);
+    assert_int_equal(r.fail_epoch, 1);
+    assert_string_equal(r.fail_kind, "exploded parameters");
+    assert_int_equal(r.epochs_run, 0);
+    train_result_free(&r);
+    toy_free(&t);
+}
+
+/* Asserts that two runs agree to the bit on everything but time. */
+static void assert_same_run(const TrainResult *a, const TrainResult *b) {
+    assert_int_equal(a->epochs_run, b->epochs_run);
+    assert_int_equal(a->selected_epoch, b->selected_epoch);
+    for (int e = 0; e < a->epochs_run; e++) {
+        const EpochRecord *x = &a->curve[e], *y = &b->curve[e];
+        assert_int_equal(x->epoch, y->epoch);
+        assert_memory_equal(&x->train_loss, &y->train_loss, sizeof(double));
+        assert_memory_equal(&x->train_kl, &y->train_kl, sizeof(double));
+        assert_memory_equal(&x->train_u, &y->train_u, sizeof(double));
+        assert_memory_equal(&x->valid_loss, &y->valid_loss, sizeof(double));
+        assert_memory_equal(&x->valid_metric, &y->valid_metric, sizeof(double));
+    }
+    assert_int_equal(a->test.count, b->test.count);
+    assert_memory_equal(a->test.values, b->test.values, sizeof(double) * a->test.count);
+    assert_memory_equal(a->valid.values, b->valid.values, sizeof(double) * a->valid.count);
+    assert_memory_equal(&a->test.loss, &b->test.loss, sizeof(double));
+    assert_memory_equal(a->routing.load, b->routing.load, sizeof(a->routing.load));
+    assert_memory_equal(a->routing.sigma2, b->routing.sigma2, sizeof(a->routing.sigma2));
+}
+
+/* A run stopped after epoch `stop` and resumed from its checkpoint ends exactly where an
+ * uninterrupted run ends. */
+static void check_resume(const char *model, int stop) {
+    ToyData t;
+    toy_make(&t, 0);
+    Settings s;
+    small_settings(&s);
+    s.epochs = 5;
+    char path[] = "/tmp/euar-test-ckpt-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    TrainResult whole, first, rest;
+    assert_int_equal(train_run(model, &s, &t.data, backend_cpu(), NULL, &whole), 0);
+    TrainCheckpoint ck = {.path = path, .every_s = 0, .fingerprint = 42, .stop_after_epoch = stop};
+    assert_int_equal(train_run_resumable(model, &s, &t.data, backend_cpu(), NULL, &first, NULL,
+                                         NULL, &ck), 0);
+    assert_true(first.interrupted);
+    assert_int_equal(first.epochs_run, stop);
+    assert_int_equal(access(path, R_OK), 0);
+    ck.stop_after_epoch = 0;
+    assert_int_equal(train_run_resumable(model, &s, &t.data, backend_cpu(), NULL, &rest, NULL,
+                                         NULL, &ck), 0);
+    assert_false(rest.interrupted);
+    assert_same_run(&whole, &rest);
+    unlink(path);
+    train_result_free(&whole);
+    train_result_free(&first);
+    train_result_free(&rest);
+    toy_free(&t);
+}
+
+static void resume_euar_bitwise(void **state) {
+    check_resume("euar", 2);
+}
+
+static void resume_concat_bitwise(void **state) {
+    check_resume("concat", 3);
+}
+
+/* Writes a small checkpoint at path with the given fingerprint. */
+static void write_small_checkpoint(const char *path, uint64_t fingerprint) {
+    float values[4] = {1, 2, 3, 4};
+    EpochRecord curve[1] = {{.epoch = 1, .train_loss = 0.5}};
+    Checkpoint ck = {.fingerprint = fingerprint, .epoch = 1, .step = 7, .selected_epoch = 1,
+                     .best = 0.25, .num_params = 4, .value = values, .adam_m = values,
+                     .adam_v = values, .best_params = values, .epochs_run = 1, .curve = curve};
+    assert_int_equal(checkpoint_write(path, &ck), 0);
+}
+
+static void checkpoint_round_trip(void **state) {
+    const char *path = "/tmp/euar-test-ckpt-round.h5";
+    Checkpoint ck;
+    unlink(path);
+    assert_int_equal(checkpoint_read(path, 9, 4, &ck), 0);
+    write_small_checkpoint(path, 9);
+    assert_int_equal(checkpoint_read(path, 9, 4, &ck), 1);
+    assert_int_equal(ck.step, 7);
+    assert_int_equal(ck.epochs_run, 1);
+    assert_true(ck.adam_v[3] == 4.0f);
+    assert_true(ck.curve[0].train_loss == 0.5);
+    checkpoint_free(&ck);
+    assert_int_equal(checkpoint_read(path, 10, 4, &ck), -1);
+    assert_non_null(strstr(err_get(), "belongs to another run"));
+    assert_non_null(strstr(err_get(), "delete it"));
+    assert_int_equal(checkpoint_read(path, 9, 5, &ck), -1);
+    assert_non_null(strstr(err_get(), "/value has shape [4], expected [5]"));
+    unlink(path);
+}
+
+static void checkpoint_newer_version(void **state) {
+    const char *path = "/tmp/euar-test-ckpt-version.h5";
+    write_small_checkpoint(path, 9);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
+    int32_t version = EUAR_CHECKPOINT_VERSION + 1;
+    assert_true(H5Awrite(a, H5T_NATIVE_INT32, &version) >= 0);
+    H5Aclose(a);
+    H5Fclose(f);
+    Checkpoint ck;
+    assert_int_equal(checkpoint_read(path, 9, 4, &ck), -1);
+    assert_non_null(strstr(err_get(), "format version 2, and this build reads version 1"));
+    assert_non_null(strstr(err_get(), "delete it"));
+    unlink(path);
 }
 
 typedef struct {
@@ -267,6 +400,11 @@ int main(void) {
         cmocka_unit_test(classification_learns),
         cmocka_unit_test(same_seed_same_result),
         cmocka_unit_test(divergence_is_recorded),
+        cmocka_unit_test(exploding_parameters_recorded),
+        cmocka_unit_test(resume_euar_bitwise),
+        cmocka_unit_test(resume_concat_bitwise),
+        cmocka_unit_test(checkpoint_round_trip),
+        cmocka_unit_test(checkpoint_newer_version),
         cmocka_unit_test(hook_sees_selected_epoch),
         cmocka_unit_test(unknown_model_rejected),
     };
