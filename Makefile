@@ -78,7 +78,7 @@ endif
 .PHONY: FORCE all deps deps-slurm test test-unit test-e2e suite-missing suite-missing-quick suite-noise \
         suite-noise-quick suite-experts suite-experts-quick suite-ablation suite-ablation-quick \
         suite-convergence suite-convergence-quick suite-main suite-main-quick report bench clean \
-        help data report gpu-bundle
+        help data report gpu-bundle gpu-bundle-check
 
 all: bin/euar
 
@@ -237,6 +237,10 @@ bench: bin/euar data/synth-mosi.h5
 gpu-bundle: bin/euar $(BUILD)/tests/test_gpu
 	tests/gpu_bundle.sh $(BUILD)/gpu-bundle bin/euar $(BUILD)/tests/test_gpu
 
+# Checks that the bundle alone (no system development headers) can rebuild bin/euar.
+gpu-bundle-check: gpu-bundle
+	tests/gpu_bundle_check.sh $(BUILD)/gpu-bundle
+
 clean:
 	rm -rf $(BUILD) bin
 
@@ -261,6 +265,7 @@ help:
 	@echo "make report               render every suite under results/ with an index"
 	@echo "make bench                EUAR epochs against a PyTorch reference"
 	@echo "make gpu-bundle           libraries for tests/gpu_check.sh on a GPU machine"
+	@echo "make gpu-bundle-check     check that the bundle alone can rebuild bin/euar"
 	@echo "make clean                remove build/ and bin/"
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
