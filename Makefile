@@ -219,7 +219,7 @@ test-unit: $(TEST_BIN) bin/euar
 	@failed=0; for t in $(TEST_BIN); do echo "== $$t"; $$t || failed=$$((failed + 1)); done; \
 	echo "unit test programs: $$failed failed"; [ $$failed -eq 0 ]
 
-test-e2e: bin/euar data
+test-e2e: bin/euar data $(BUILD)/tests/test_gpu
 	tests/e2e_quick.sh
 	tests/e2e_noise.sh
 	tests/e2e_paper.sh
@@ -229,6 +229,7 @@ test-e2e: bin/euar data
 	tests/e2e_slurm.sh
 	tests/e2e_device.sh
 	tests/e2e_suite_data.sh
+	BUILD=$(BUILD) tests/e2e_gpu_bundle.sh
 
 bench: bin/euar data/synth-mosi.h5
 	bench/run.sh

@@ -58,8 +58,8 @@ const Backend *backend_select_auto(const CudaProbe *probe, BackendInfo *info) {
     const Backend *be = select_cuda(probe, info);
     if (be)
         return be;
-    /* A device is present but unusable (busy, out of memory, a broken driver): the CPU
-     * still runs the model, so say why and go on. */
+    /* A device is present but unusable (busy, out of memory, a broken driver). The CPU
+     * still runs the model, so log the reason and continue. */
     LOG_WARN("device auto: a CUDA device is present but cannot be used (%s); using the CPU",
              err_get());
     err_clear();

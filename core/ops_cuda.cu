@@ -36,13 +36,13 @@ const char *curand_status_text(curandStatus_t status) {
 }
 
 /* Returns 1 when EUAR_CUDA_SYNC is set to 1, read once. */
-static int cuda_sync_wanted(void) {
-    static int wanted = -1;
-    if (wanted < 0) {
+static int cuda_sync_enabled(void) {
+    static int enabled = -1;
+    if (enabled < 0) {
         const char *v = getenv("EUAR_CUDA_SYNC");
-        wanted = v && strcmp(v, "1") == 0;
+        enabled = v && strcmp(v, "1") == 0;
     }
-    return wanted;
+    return enabled;
 }
 
 void cuda_launch_check(const char *kernel, const char *file, int line) {
@@ -50,7 +50,7 @@ void cuda_launch_check(const char *kernel, const char *file, int line) {
     if (status != cudaSuccess)
         euar_fatal(file, line, "launch of %s failed: %s (%s)", kernel, cudaGetErrorString(status),
                    cudaGetErrorName(status));
-    if (!cuda_sync_wanted())
+    if (!cuda_sync_enabled())
         return;
     status = cudaDeviceSynchronize();
     if (status != cudaSuccess)

@@ -51,7 +51,7 @@ else
     failed=1
 fi
 
-# 2. CUDA sources: nvcc sees /usr/include too, so check where each header came from.
+# 2. CUDA sources: nvcc also searches /usr/include, so check where each header came from.
 nvcc=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || true)
 if [ -n "$nvcc" ]; then
     missing=0

@@ -158,25 +158,37 @@ WRAP="$CHECK_OUT/wrappers"
 mkdir -p "$WRAP"
 write_wrapper "$WRAP/euar" "$EUAR"
 write_wrapper "$WRAP/test_gpu" "$TEST_BIN"
+# test_gpu skips its GPU tests when the device is unusable; here that is a failure.
+cat >"$WRAP/test_gpu_strict" <<STRICT
+#!/bin/sh
+out=\$("$WRAP/test_gpu" "\$@" 2>&1)
+status=\$?
+printf '%s\\n' "\$out"
+[ "\$status" -eq 0 ] || exit "\$status"
+case \$out in
+*SKIPPED*)
+    echo "gpu-check: tests were skipped because the device is not usable"
+    exit 2
+    ;;
+esac
+STRICT
+chmod +x "$WRAP/test_gpu_strict"
 
 run_step "device found by bin/euar" "$CHECK_OUT/device.log" 60 \
     "$WRAP/euar" bench --device cuda --device-info
 [ -s "$CHECK_OUT/device.log" ] && say "device: $(head -c 400 "$CHECK_OUT/device.log")"
 
-# 3. The GPU tests. A skip here means the device was not usable, which is a failure.
-if run_step "test_gpu" "$CHECK_OUT/test_gpu.log" 300 "$WRAP/test_gpu" &&
-    grep -q 'SKIPPED' "$CHECK_OUT/test_gpu.log"; then
-    say "FAIL test_gpu skipped tests: the device was not usable (see $CHECK_OUT/test_gpu.log)"
-    FAILED=1
-fi
+# 3. The GPU tests, through test_gpu_strict: a skip means the device was not usable.
+run_step "test_gpu (all tests run, none skipped)" "$CHECK_OUT/test_gpu.log" 300 \
+    "$WRAP/test_gpu_strict"
 run_step "test_gpu operations with EUAR_CUDA_SYNC=1" "$CHECK_OUT/test_gpu_sync.log" 120 \
-    env EUAR_CUDA_SYNC=1 TEST_GPU_OPS=1 "$WRAP/test_gpu"
+    env EUAR_CUDA_SYNC=1 TEST_GPU_OPS=1 "$WRAP/test_gpu_strict"
 SANITIZER=$(command -v compute-sanitizer ||
     ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
 if [ -n "$SANITIZER" ]; then
     run_step "test_gpu operations under compute-sanitizer" "$CHECK_OUT/test_gpu_sanitizer.log" \
         150 env TEST_GPU_OPS=1 "$SANITIZER" --tool memcheck --error-exitcode 3 \
-        "$WRAP/test_gpu"
+        "$WRAP/test_gpu_strict"
 else
     skip_step "test_gpu under compute-sanitizer" \
         "no compute-sanitizer on PATH or in /usr/local/cuda/bin"
