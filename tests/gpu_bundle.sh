@@ -26,7 +26,10 @@ out=$1
 shift
 for bin in "$@"; do
     [ -x "$bin" ] || die "$bin not found; build it first (make bin/euar build/tests/test_gpu)"
-    ldd "$bin" | grep -q 'libcudart' ||
+    # The list is read in full first: grep -q would stop early, and with pipefail the
+    # SIGPIPE of ldd would read as a failed match.
+    libs=$(ldd "$bin")
+    grep -q 'libcudart' <<<"$libs" ||
         die "$bin was built without the CUDA backend (no libcudart in 'ldd $bin');" \
             "rebuild with nvcc on PATH or at /usr/local/cuda/bin/nvcc and without GPU=0"
 done
