@@ -64,7 +64,7 @@ run_step() {
         limit=$cap
     fi
     if [ "$limit" -lt 10 ]; then
-        say "skipped $name (0 s; budget of $BUDGET s spent)"
+        say "skipped $name (0 s; under 10 s of the $BUDGET s budget left for it)"
         FAILED=1
         return 3
     fi
@@ -74,8 +74,12 @@ run_step() {
     if [ "$status" -eq 0 ]; then
         say "ok $name ($(($(date +%s) - t0)) s)"
     else
-        [ "$status" -eq 124 ] && echo "gpu-check: stopped after $limit s" >>"$log"
-        say "FAIL $name ($(($(date +%s) - t0)) s; exit status $status; see $log)"
+        if [ "$status" -eq 124 ]; then
+            echo "gpu-check: stopped after $limit s" >>"$log"
+            say "FAIL $name ($(($(date +%s) - t0)) s; timed out; see $log)"
+        else
+            say "FAIL $name ($(($(date +%s) - t0)) s; exit status $status; see $log)"
+        fi
         tail -n 15 "$log" >&2
         FAILED=1
     fi
@@ -183,17 +187,6 @@ run_step "test_gpu (all tests run, none skipped)" "$CHECK_OUT/test_gpu.log" 300 
     "$WRAP/test_gpu_strict"
 run_step "test_gpu operations with EUAR_CUDA_SYNC=1" "$CHECK_OUT/test_gpu_sync.log" 120 \
     env EUAR_CUDA_SYNC=1 TEST_GPU_OPS=1 "$WRAP/test_gpu_strict"
-SANITIZER=$(command -v compute-sanitizer ||
-    ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
-if [ -n "$SANITIZER" ]; then
-    run_step "test_gpu operations under compute-sanitizer" "$CHECK_OUT/test_gpu_sanitizer.log" \
-        150 env TEST_GPU_OPS=1 "$SANITIZER" --tool memcheck --error-exitcode 3 \
-        "$WRAP/test_gpu_strict"
-else
-    skip_step "test_gpu under compute-sanitizer" \
-        "no compute-sanitizer on PATH or in /usr/local/cuda/bin"
-fi
-
 # 4. euar train on both devices, 3 epochs on synth-mosi.
 if [ ! -f data/synth-mosi.h5 ]; then
     mkdir -p data
@@ -207,9 +200,14 @@ for device in cuda cpu; do
         say "  $(tail -n 1 "$CHECK_OUT/train-$device.log")"
 done
 
-# 5. Speed: the default setting on the GPU, then the large one when time allows.
+# 5. Speed: the default setting on the GPU, then the large one when time allows. The bench
+# leaves 90 s of the budget for the sanitizer pass when there is one.
+SANITIZER=$(command -v compute-sanitizer ||
+    ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+reserve=0
+[ -n "$SANITIZER" ] && reserve=90
 large=0
-if [ "$(left)" -ge 240 ]; then
+if [ "$(($(left) - reserve))" -ge 240 ]; then
     large=1
     if [ ! -f data/synth-mosei.h5 ]; then
         run_step "synth-mosei data" "$CHECK_OUT/data-large.log" 60 \
@@ -217,11 +215,24 @@ if [ "$(left)" -ge 240 ]; then
     fi
 fi
 [ "$large" = 1 ] || say "large bench setting skipped ($(left) s left of $BUDGET)"
-run_step "bench GPU rows (table in $CHECK_OUT/bench.md)" "$CHECK_OUT/bench.log" 0 \
+bench_cap=$(($(left) - reserve))
+run_step "bench GPU rows (table in $CHECK_OUT/bench.md)" "$CHECK_OUT/bench.log" \
+    "$((bench_cap > 1 ? bench_cap : 1))" \
     env BENCH_DEVICES=cuda BENCH_ROUNDS=1 BENCH_EPOCHS=3 BENCH_EXPERTS=8 BENCH_LARGE=$large \
     BENCH_TIMEOUT=240 BENCH_OUT="$CHECK_OUT/bench.md" PYTHON="$PYTHON" EUAR_BIN="$WRAP/euar" \
     bench/run.sh
 [ -f "$CHECK_OUT/bench.md" ] && grep '^|' "$CHECK_OUT/bench.md" >&2
+
+# 6. Last, as it is the slowest per test: the operation tests under compute-sanitizer's
+# memory checker, in the time the bench left for it.
+if [ -n "$SANITIZER" ]; then
+    run_step "test_gpu operations under compute-sanitizer" "$CHECK_OUT/test_gpu_sanitizer.log" \
+        150 env TEST_GPU_OPS=1 "$SANITIZER" --tool memcheck --error-exitcode 3 \
+        "$WRAP/test_gpu_strict"
+else
+    skip_step "test_gpu under compute-sanitizer" \
+        "no compute-sanitizer on PATH or in /usr/local/cuda/bin"
+fi
 
 if [ "$FAILED" = 0 ]; then
     say "finished in $(elapsed) s: all steps passed"
