@@ -80,7 +80,7 @@ endif
 .PHONY: FORCE all deps deps-slurm test test-unit test-e2e suite-missing suite-missing-quick suite-noise \
         suite-noise-quick suite-experts suite-experts-quick suite-ablation suite-ablation-quick \
         suite-convergence suite-convergence-quick suite-main suite-main-quick report bench clean \
-        help data report gpu-bundle test-asan test-valgrind fuzz fuzz-build
+        help data report gpu-bundle test-asan test-valgrind fuzz fuzz-build gpu-bundle-check
 
 all: bin/euar
 
@@ -226,7 +226,7 @@ test-unit: $(TEST_BIN) bin/euar
 	@failed=0; for t in $(TEST_BIN); do echo "== $$t"; $$t || failed=$$((failed + 1)); done; \
 	echo "unit test programs: $$failed failed"; [ $$failed -eq 0 ]
 
-test-e2e: bin/euar data
+test-e2e: bin/euar data $(BUILD)/tests/test_gpu
 	tests/e2e_quick.sh
 	tests/e2e_noise.sh
 	tests/e2e_paper.sh
@@ -240,11 +240,11 @@ test-e2e: bin/euar data
 	tests/e2e_resume.sh
 	tests/e2e_bad.sh
 	tests/e2e_resources.sh
+	BUILD=$(BUILD) tests/e2e_gpu_bundle.sh
 
 # Everything but the CUDA backend built with AddressSanitizer and UndefinedBehaviorSanitizer in
-# build-asan/, then
-# the unit tests and the quick end-to-end scripts run against it. Any report stops the
-# program (halt_on_error) and fails the target; leaks count as reports.
+# build-asan/, then the unit tests and the quick end-to-end scripts run against it. Any report
+# stops the program (halt_on_error) and fails the target; leaks count as reports.
 ASAN_BUILD  := build-asan
 ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=all -DEUAR_NO_CLONES
@@ -302,6 +302,10 @@ bench: bin/euar data/synth-mosi.h5
 gpu-bundle: bin/euar $(BUILD)/tests/test_gpu
 	tests/gpu_bundle.sh $(BUILD)/gpu-bundle bin/euar $(BUILD)/tests/test_gpu
 
+# Checks that the bundle alone (no system development headers) can rebuild bin/euar.
+gpu-bundle-check: gpu-bundle
+	tests/gpu_bundle_check.sh $(BUILD)/gpu-bundle
+
 clean:
 	rm -rf $(BUILD) bin $(ASAN_BUILD) $(FUZZ_BUILD)
 
@@ -329,6 +333,7 @@ help:
 	@echo "make report               render every suite under results/ with an index"
 	@echo "make bench                EUAR epochs against a PyTorch reference"
 	@echo "make gpu-bundle           libraries for tests/gpu_check.sh on a GPU machine"
+	@echo "make gpu-bundle-check     check that the bundle alone can rebuild bin/euar"
 	@echo "make clean                remove build/ and bin/"
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -37,13 +37,33 @@ static const Backend *select_cpu(const char *device, const Backend *be, BackendI
     return be;
 }
 
-static const Backend *select_cuda(BackendInfo *info) {
-    const Backend *be = backend_cuda();
+static const Backend *select_cuda(const CudaProbe *probe, BackendInfo *info) {
+    const Backend *be = probe->open();
     if (!be)
         return NULL;
-    if (info && backend_cuda_describe(info) != 0)
+    if (info && probe->describe(info) != 0)
         return NULL;
     return be;
+}
+
+static const CudaProbe cuda_probe = {backend_cuda_device_count, backend_cuda,
+                                     backend_cuda_describe};
+
+const Backend *backend_select_auto(const CudaProbe *probe, BackendInfo *info) {
+    char why[256];
+    if (probe->device_count(why, sizeof(why)) <= 0) {
+        LOG_DEBUG("device auto: using the CPU because %s", why);
+        return select_cpu("cpu", backend_cpu(), info);
+    }
+    const Backend *be = select_cuda(probe, info);
+    if (be)
+        return be;
+    /* A device is present but unusable (busy, out of memory, a broken driver). The CPU
+     * still runs the model, so log the reason and continue. */
+    LOG_WARN("device auto: a CUDA device is present but cannot be used (%s); using the CPU",
+             err_get());
+    err_clear();
+    return select_cpu("cpu", backend_cpu(), info);
 }
 
 const Backend *backend_select(const char *name, BackendInfo *info) {
@@ -52,14 +72,9 @@ const Backend *backend_select(const char *name, BackendInfo *info) {
     if (strcmp(name, "cpu-guarded") == 0)
         return select_cpu("cpu-guarded", backend_cpu_guarded(), info);
     if (strcmp(name, "cuda") == 0)
-        return select_cuda(info);
-    if (strcmp(name, "auto") == 0) {
-        char why[256];
-        if (backend_cuda_device_count(why, sizeof(why)) > 0)
-            return select_cuda(info);
-        LOG_DEBUG("device auto: using the CPU because %s", why);
-        return select_cpu("cpu", backend_cpu(), info);
-    }
+        return select_cuda(&cuda_probe, info);
+    if (strcmp(name, "auto") == 0)
+        return backend_select_auto(&cuda_probe, info);
     err_set("invalid device '%s': expected one of %s", name, EUAR_DEVICE_NAMES);
     return NULL;
 }

@@ -26,10 +26,23 @@ typedef struct {
 } BackendInfo;
 
 /* Returns the backend named `name` and describes it in `info` (unless NULL): "cpu";
- * "cuda" (device 0; an error when CUDA was not built or no device is present); "auto"
- * (cuda when a device is present, cpu otherwise); "cpu-guarded" (the CPU operations behind
+ * "cuda" (device 0; an error when CUDA was not built or no device is usable); "auto"
+ * (cuda when a device is usable, cpu otherwise); "cpu-guarded" (the CPU operations behind
  * page protection, a test backend). Returns NULL with err_set() otherwise. */
 const Backend *backend_select(const char *name, BackendInfo *info);
+
+/* The CUDA calls behind --device auto, replaceable so that a test can pose as a machine whose
+ * device is present but unusable. */
+typedef struct {
+    int (*device_count)(char *why, size_t cap);
+    const Backend *(*open)(void);
+    int (*describe)(BackendInfo *info);
+} CudaProbe;
+
+/* backend_select("auto") with the given probe: the CUDA backend when a device is counted and
+ * opens; the CPU otherwise, with a warning naming the reason when a counted device failed
+ * to open or describe. Never NULL. */
+const Backend *backend_select_auto(const CudaProbe *probe, BackendInfo *info);
 
 /* Checks that backend_select(name) would succeed without setting the backend up (no cuBLAS
  * handle or device context), for a parent process that only starts workers. Returns 0, or -1

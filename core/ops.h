@@ -111,7 +111,7 @@ typedef struct Backend {
 
     /* Task losses of a batch, mean over rows: returns the loss (host value) and writes the
      * gradient of scale * loss into dpred. MSE on pred[B] and y[B]; cross-entropy on logits
-     * [B,C] and class indices cls[B] (host memory). */
+     * [B,C] and class indices cls[B] (host memory). B > 0: both backends assert it. */
     double (*mse)(float *dpred, const float *pred, const float *y, int b, float scale);
     double (*cross_entropy)(float *dlogits, float *prob, const float *logits,
                             const int32_t *cls, int b, int c, float scale);

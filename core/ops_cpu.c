@@ -287,6 +287,7 @@ static void cpu_normal_experts(float *eps, RngStream st, uint32_t step, const in
 }
 
 static double cpu_mse(float *dpred, const float *pred, const float *y, int b, float scale) {
+    EUAR_ASSERT(b > 0);
     double loss = 0.0;
     for (int r = 0; r < b; r++) {
         float diff = pred[r] - y[r];
@@ -299,6 +300,7 @@ static double cpu_mse(float *dpred, const float *pred, const float *y, int b, fl
 
 static double cpu_cross_entropy(float *dlogits, float *prob, const float *logits,
                                 const int32_t *cls, int b, int c, float scale) {
+    EUAR_ASSERT(b > 0);
     double loss = 0.0;
     for (int r = 0; r < b; r++)
         loss += cross_entropy_row_f(dlogits ? dlogits + (size_t)r * c : NULL, prob + (size_t)r * c,

@@ -4,6 +4,7 @@
  * runs on the default stream of device 0, so operations run in the order the model calls
  * them, and each one that returns a host value or writes host memory waits for the device. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops_cuda_impl.h"
@@ -32,6 +33,29 @@ const char *curand_status_text(curandStatus_t status) {
     case CURAND_STATUS_INTERNAL_ERROR: return "internal library error";
     default: return "unknown cuRAND status";
     }
+}
+
+/* Returns 1 when EUAR_CUDA_SYNC is set to 1, read once. */
+static int cuda_sync_enabled(void) {
+    static int enabled = -1;
+    if (enabled < 0) {
+        const char *v = getenv("EUAR_CUDA_SYNC");
+        enabled = v && strcmp(v, "1") == 0;
+    }
+    return enabled;
+}
+
+void cuda_launch_check(const char *kernel, const char *file, int line) {
+    cudaError_t status = cudaGetLastError();
+    if (status != cudaSuccess)
+        euar_fatal(file, line, "launch of %s failed: %s (%s)", kernel, cudaGetErrorString(status),
+                   cudaGetErrorName(status));
+    if (!cuda_sync_enabled())
+        return;
+    status = cudaDeviceSynchronize();
+    if (status != cudaSuccess)
+        euar_fatal(file, line, "kernel %s failed: %s (%s; EUAR_CUDA_SYNC=1 waited for it)",
+                   kernel, cudaGetErrorString(status), cudaGetErrorName(status));
 }
 
 extern "C" int backend_cuda_built(void) {
@@ -183,12 +207,32 @@ extern "C" const Backend *backend_cuda(void) {
         err_set("%s; use --device cpu or auto", why);
         return NULL;
     }
-    CUDA_CHECK(cudaSetDevice(0));
-    CUBLAS_CHECK(cublasCreate(&cuda.blas));
+    cudaError_t status = cudaSetDevice(0);
+    if (status != cudaSuccess) {
+        cudaGetLastError();
+        err_set("no usable CUDA device: cudaSetDevice(0) failed: %s (%s); use --device cpu",
+                cudaGetErrorString(status), cudaGetErrorName(status));
+        return NULL;
+    }
+    cublasStatus_t blas = cublasCreate(&cuda.blas);
     /* Plain FP32 products: no TF32 tensor-core rounding, so GEMM stays within float rounding
      * of the CPU's (NVIDIA_TF32_OVERRIDE=1 in the environment would still force TF32). */
-    CUBLAS_CHECK(cublasSetMathMode(cuda.blas, CUBLAS_DEFAULT_MATH));
-    CUBLAS_CHECK(cublasSetPointerMode(cuda.blas, CUBLAS_POINTER_MODE_HOST));
+    const char *call = "cublasCreate";
+    if (blas == CUBLAS_STATUS_SUCCESS) {
+        call = "cublasSetMathMode";
+        blas = cublasSetMathMode(cuda.blas, CUBLAS_DEFAULT_MATH);
+        if (blas == CUBLAS_STATUS_SUCCESS) {
+            call = "cublasSetPointerMode";
+            blas = cublasSetPointerMode(cuda.blas, CUBLAS_POINTER_MODE_HOST);
+        }
+        if (blas != CUBLAS_STATUS_SUCCESS)
+            cublasDestroy(cuda.blas);
+    }
+    if (blas != CUBLAS_STATUS_SUCCESS) {
+        err_set("no usable CUDA device: %s failed: %s (%s); use --device cpu", call,
+                cublasGetStatusString(blas), cublasGetStatusName(blas));
+        return NULL;
+    }
     table_fill(&cuda_backend);
     cuda.ready = 1;
     return &cuda_backend;

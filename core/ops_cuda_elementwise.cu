@@ -16,7 +16,7 @@ void cuda_bias_add(float *y, const float *bias, int rows, int cols, int ldy) {
     if (n == 0)
         return;
     bias_add_kernel<<<cuda_blocks(n), EUAR_CUDA_THREADS>>>(y, bias, rows, cols, ldy);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(bias_add_kernel);
 }
 
 /* One thread per column, rows in order: the CPU's summation order. */
@@ -34,7 +34,7 @@ void cuda_bias_grad(float *dbias, const float *dy, int rows, int cols, int ldy) 
         return;
     bias_grad_kernel<<<cuda_blocks((size_t)cols), EUAR_CUDA_THREADS>>>(dbias, dy, rows, cols,
                                                                          ldy);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(bias_grad_kernel);
 }
 
 __global__ void scale_kernel(float *x, float alpha, size_t n) {
@@ -45,7 +45,7 @@ void cuda_scale(float *x, float alpha, size_t n) {
     if (n == 0)
         return;
     scale_kernel<<<cuda_blocks(n), EUAR_CUDA_THREADS>>>(x, alpha, n);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(scale_kernel);
 }
 
 __global__ void act_forward_kernel(int kind, float *y, const float *x, size_t n) {
@@ -56,7 +56,7 @@ void cuda_act_forward(ActKind kind, float *y, const float *x, size_t n) {
     if (n == 0)
         return;
     act_forward_kernel<<<cuda_blocks(n), EUAR_CUDA_THREADS>>>((int)kind, y, x, n);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(act_forward_kernel);
 }
 
 __global__ void act_backward_kernel(int kind, float *dx, const float *dy, const float *x,
@@ -68,7 +68,7 @@ void cuda_act_backward(ActKind kind, float *dx, const float *dy, const float *x,
     if (n == 0)
         return;
     act_backward_kernel<<<cuda_blocks(n), EUAR_CUDA_THREADS>>>((int)kind, dx, dy, x, n);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(act_backward_kernel);
 }
 
 __global__ void copy_block_kernel(float *dst, int ldd, const float *src, int lds, int rows,
@@ -90,7 +90,7 @@ void cuda_copy_block(float *dst, int ldd, const float *src, int lds, int rows, i
         return;
     copy_block_kernel<<<cuda_blocks(n), EUAR_CUDA_THREADS>>>(dst, ldd, src, lds, rows, cols,
                                                               accumulate);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(copy_block_kernel);
 }
 
 __global__ void adam_kernel(float *p, float *m, float *v, float *g, size_t n, AdamStep a) {
@@ -107,7 +107,7 @@ void cuda_adam(float *p, float *m, float *v, float *g, size_t n, float lr, float
     /* The constants are computed on the host, as the CPU backend does. */
     AdamStep a = adam_step_make(lr, beta1, beta2, eps, wd, t);
     adam_kernel<<<cuda_blocks(n), EUAR_CUDA_THREADS>>>(p, m, v, g, n, a);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(adam_kernel);
 }
 
 /* z, sd per element: y [rows, 2H] holds mu then the raw log-variance of each slot. */
@@ -151,11 +151,11 @@ void cuda_expert_forward(float *z, float *sd, float *kl, float *s2, const float 
         return;
     expert_values_kernel<<<cuda_blocks(n), EUAR_CUDA_THREADS>>>(z, sd, y, eps, rows, h, lv_min,
                                                                  lv_max);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(expert_values_kernel);
     if (kl || s2) {
         expert_sums_kernel<<<cuda_blocks((size_t)rows), EUAR_CUDA_THREADS>>>(kl, s2, y, rows, h,
                                                                               lv_min, lv_max);
-        CUDA_LAUNCH_CHECK();
+        CUDA_LAUNCH_CHECK(expert_sums_kernel);
     }
 }
 
@@ -182,7 +182,7 @@ void cuda_expert_backward(float *dy, const float *dz, const float *dkl, const fl
         return;
     expert_backward_kernel<<<cuda_blocks(n), EUAR_CUDA_THREADS>>>(dy, dz, dkl, ds2, y, sd, eps,
                                                                    rows, h, lv_min, lv_max);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(expert_backward_kernel);
 }
 
 /* out[r, d] = sum_j w[r, j] z[r, j, d], slots in order and zero weights skipped, as on the
@@ -207,7 +207,7 @@ void cuda_mixture_forward(float *out, int ldo, const float *w, const float *z, i
     if (n == 0)
         return;
     mixture_forward_kernel<<<cuda_blocks(n), EUAR_CUDA_THREADS>>>(out, ldo, w, z, b, s, h);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(mixture_forward_kernel);
 }
 
 __global__ void mixture_dz_kernel(float *dz, const float *dout, int ldo, const float *w, int b,
@@ -237,8 +237,8 @@ void cuda_mixture_backward(float *dz, float *dw, const float *dout, int ldo, con
     if (n == 0)
         return;
     mixture_dz_kernel<<<cuda_blocks(n), EUAR_CUDA_THREADS>>>(dz, dout, ldo, w, b, s, h);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(mixture_dz_kernel);
     mixture_dw_kernel<<<cuda_blocks((size_t)b * s), EUAR_CUDA_THREADS>>>(dw, dout, ldo, z, b, s,
                                                                           h);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(mixture_dw_kernel);
 }

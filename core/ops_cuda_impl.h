@@ -37,8 +37,12 @@
     } while (0)
 
 /* After every kernel launch: a bad launch configuration shows here, an error inside the
- * kernel at the next synchronising call (a copy to the host or the next check). */
-#define CUDA_LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
+ * kernel at the next synchronising call (a copy to the host or the next check), under that
+ * call's name. With EUAR_CUDA_SYNC=1 in the environment the check also waits for the kernel,
+ * so a fault inside it is reported with the kernel's name (slower; for debugging). */
+#define CUDA_LAUNCH_CHECK(kernel) cuda_launch_check(#kernel, __FILE__, __LINE__)
+
+void cuda_launch_check(const char *kernel, const char *file, int line);
 
 /* Threads per block of the element-wise kernels, and the maximum blocks of a grid-stride loop. */
 #define EUAR_CUDA_THREADS 256

@@ -51,7 +51,7 @@ void cuda_normal_experts(float *eps, RngStream st, uint32_t step, const int32_t 
     size_t n = (size_t)b * k * (((size_t)h + 3) / 4);
     normal_experts_kernel<<<cuda_blocks(n), EUAR_CUDA_THREADS>>>(eps, key, step, d_sample, d_sel,
                                                                   b, s, e, k, h);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(normal_experts_kernel);
 }
 
 extern "C" int backend_cuda_philox_host(const uint32_t ctr[4], const uint32_t key[2],

@@ -48,7 +48,7 @@ double cuda_reduce_doubles(const double *d, size_t n) {
         return 0.0;
     double *out = (double *)cuda_scratch(EUAR_SCRATCH_RESULT, sizeof(double));
     sum_double_kernel<<<1, EUAR_CUDA_THREADS>>>(out, d, n);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(sum_double_kernel);
     double host = 0.0;
     CUDA_CHECK(cudaMemcpy(&host, out, sizeof(double), cudaMemcpyDeviceToHost));
     return host;
@@ -62,7 +62,7 @@ double cuda_reduce_sum(const float *x, size_t n, int squares) {
         blocks = EUAR_CUDA_REDUCE_BLOCKS;
     double *partial = (double *)cuda_scratch(EUAR_SCRATCH_REDUCE, blocks * sizeof(double));
     sum_float_kernel<<<(unsigned int)blocks, EUAR_CUDA_THREADS>>>(partial, x, n, squares);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(sum_float_kernel);
     return cuda_reduce_doubles(partial, blocks);
 }
 
@@ -91,7 +91,7 @@ void cuda_softmax_topk(float *p, float *gate, int32_t *sel, const float *logits,
     int32_t *d_sel = (int32_t *)cuda_scratch(EUAR_SCRATCH_INDEX, n * sizeof(int32_t));
     softmax_topk_kernel<<<cuda_blocks((size_t)b), EUAR_CUDA_THREADS>>>(p, gate, d_sel, logits, b,
                                                                         e, k);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(softmax_topk_kernel);
     /* sel is host memory: the routing bookkeeping of the model reads it. */
     CUDA_CHECK(cudaMemcpy(sel, d_sel, n * sizeof(int32_t), cudaMemcpyDeviceToHost));
 }
@@ -105,7 +105,7 @@ void cuda_softmax_backward(float *dlogits, const float *dp, const float *p, int 
     if (b == 0)
         return;
     softmax_backward_kernel<<<cuda_blocks((size_t)b), EUAR_CUDA_THREADS>>>(dlogits, dp, p, b, e);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(softmax_backward_kernel);
 }
 
 __global__ void mse_kernel(double *row_loss, float *dpred, const float *pred, const float *y,
@@ -119,12 +119,11 @@ __global__ void mse_kernel(double *row_loss, float *dpred, const float *pred, co
 }
 
 double cuda_mse(float *dpred, const float *pred, const float *y, int b, float scale) {
-    if (b == 0)
-        return 0.0;
+    EUAR_ASSERT(b > 0);
     double *row_loss = (double *)cuda_scratch(EUAR_SCRATCH_REDUCE, (size_t)b * sizeof(double));
     mse_kernel<<<cuda_blocks((size_t)b), EUAR_CUDA_THREADS>>>(row_loss, dpred, pred, y, b,
                                                                scale);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(mse_kernel);
     return cuda_reduce_doubles(row_loss, (size_t)b) / b;
 }
 
@@ -139,12 +138,11 @@ __global__ void cross_entropy_kernel(double *row_loss, float *dlogits, float *pr
 
 double cuda_cross_entropy(float *dlogits, float *prob, const float *logits, const int32_t *cls,
                           int b, int c, float scale) {
-    if (b == 0)
-        return 0.0;
+    EUAR_ASSERT(b > 0);
     const int32_t *d_cls = cuda_stage_i32(EUAR_SCRATCH_INDEX, cls, (size_t)b);
     double *row_loss = (double *)cuda_scratch(EUAR_SCRATCH_REDUCE, (size_t)b * sizeof(double));
     cross_entropy_kernel<<<cuda_blocks((size_t)b), EUAR_CUDA_THREADS>>>(
         row_loss, dlogits, prob, logits, d_cls, b, c, scale);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(cross_entropy_kernel);
     return cuda_reduce_doubles(row_loss, (size_t)b) / b;
 }

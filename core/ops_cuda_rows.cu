@@ -25,7 +25,7 @@ void cuda_gather_rows(float *dst, int ldd, const float *src, int lds, const int3
     const int32_t *d_idx = cuda_stage_i32(EUAR_SCRATCH_INDEX, idx, (size_t)n);
     gather_rows_kernel<<<cuda_blocks(count), EUAR_CUDA_THREADS>>>(dst, ldd, src, lds, d_idx, n,
                                                                    cols);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(gather_rows_kernel);
 }
 
 __global__ void gather_rows_u8_kernel(float *dst, int ldd, const uint8_t *src, int lds,
@@ -44,7 +44,7 @@ void cuda_gather_rows_u8(float *dst, int ldd, const uint8_t *src, int lds, const
     const int32_t *d_idx = cuda_stage_i32(EUAR_SCRATCH_INDEX, idx, (size_t)n);
     gather_rows_u8_kernel<<<cuda_blocks(count), EUAR_CUDA_THREADS>>>(dst, ldd, src, lds, d_idx,
                                                                       n, cols, scale);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(gather_rows_u8_kernel);
 }
 
 __global__ void gather_rows_i32_kernel(int32_t *dst, int ldd, const int32_t *src, int lds,
@@ -63,7 +63,7 @@ void cuda_gather_rows_i32(int32_t *dst, int ldd, const int32_t *src, int lds,
     const int32_t *d_idx = cuda_stage_i32(EUAR_SCRATCH_INDEX, idx, (size_t)n);
     gather_rows_i32_kernel<<<cuda_blocks(count), EUAR_CUDA_THREADS>>>(dst, ldd, src, lds, d_idx,
                                                                        n, cols);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(gather_rows_i32_kernel);
 }
 
 /* Host grouping of n keys: groups[0, u) are the distinct keys in increasing order,
@@ -160,7 +160,7 @@ void cuda_scatter_add_rows(float *dst, int ldd, const float *src, int lds, const
     int groups = grouping.groups;
     scatter_add_rows_kernel<<<cuda_blocks((size_t)groups * cols), EUAR_CUDA_THREADS>>>(
         dst, ldd, src, lds, packed, groups, cols);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(scatter_add_rows_kernel);
 }
 
 /* out[r, d] = mean over s < len[r] of emb[tok[r, s], d], tokens in order as on the CPU. */
@@ -185,7 +185,7 @@ void cuda_embedding_mean_forward(float *out, const float *emb, const int32_t *to
         return;
     embedding_mean_forward_kernel<<<cuda_blocks(n), EUAR_CUDA_THREADS>>>(out, emb, tok, len, b,
                                                                           t, h);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(embedding_mean_forward_kernel);
 }
 
 /* demb[v, d] += sum over the positions p = r T + s holding token v of dout[r, d] / len[r],
@@ -242,5 +242,5 @@ void cuda_embedding_mean_backward(float *demb, const float *dout, const int32_t 
     const int32_t *packed = cuda_stage_i32(EUAR_SCRATCH_INDEX, grouping.packed, total);
     embedding_mean_backward_kernel<<<cuda_blocks((size_t)groups * h), EUAR_CUDA_THREADS>>>(
         demb, dout, len, packed, groups, t, h);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(embedding_mean_backward_kernel);
 }

@@ -20,6 +20,7 @@
 #include "core/backend.h"
 #include "core/common.h"
 #include "core/trainer.h"
+#include "tests/child_process.h"
 #include "tests/mixed_data.h"
 
 /* The finish hook evaluates the selected model once more with joint representations, the
@@ -136,22 +137,6 @@ static void classification_models_match_cpu(void **state) {
 }
 
 /* Runs fn in a child process and returns its wait status. */
-static int run_child(void (*fn)(void)) {
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        /* cmocka catches SIGSEGV in the parent's tests; the child must die of it. */
-        signal(SIGSEGV, SIG_DFL);
-        fn();
-        _exit(0);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return status;
-}
-
 static void host_reads_device_memory(void) {
     const Backend *be = backend_cpu_guarded();
     float *x = be->alloc(sizeof(float) * 4);
@@ -196,18 +181,10 @@ static void guard_catches_misuse(void **state) {
     int status = run_child(host_reads_device_memory);
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGSEGV);
-    status = run_child(host_pointer_as_device);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 2);
-    status = run_child(device_pointer_as_host);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 2);
-    status = run_child(read_past_allocation);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 2);
-    status = run_child(legal_round_trip);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_child_exits(host_pointer_as_device, 2);
+    assert_child_exits(device_pointer_as_host, 2);
+    assert_child_exits(read_past_allocation, 2);
+    assert_child_exits(legal_round_trip, 0);
 }
 
 int main(void) {
