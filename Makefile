@@ -316,7 +316,7 @@ help:
 	@echo "make data                 generate the embedded datasets under data/"
 	@echo "make test                 test-unit, then test-e2e"
 	@echo "make test-unit            unit tests and gradient checks"
-	@echo "make test-e2e             the quick missing suite end to end, with bad input"
+	@echo "make test-e2e             end-to-end scripts: quick suites, importers, Slurm, resume, bad input"
 	@echo "make test-asan            unit tests and quick e2e scripts under ASan and UBSan"
 	@echo "make test-valgrind        the quick convergence suite under valgrind memcheck"
 	@echo "make fuzz                 libFuzzer on the suite, noise and HDF5 parsers (FUZZ_SECONDS=60)"

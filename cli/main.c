@@ -11,7 +11,7 @@ static void usage(FILE *f) {
     fprintf(f, "euar-bench %s: reproducibility suite for EUAR and its baselines\n\n"
                "usage: euar <command> [options]\n\n"
                "commands:\n"
-               "  data     generate or inspect datasets (euar data --help)\n"
+               "  data     generate, import or inspect datasets (euar data --help)\n"
                "  train    train one model on one dataset and write its result\n"
                "  suite    run a suite file: every cell of its grid, resumable\n"
                "  report   aggregate a results folder into tables\n"
