@@ -25,10 +25,10 @@ typedef struct {
     size_t memory_bytes;       /* device memory, 0 for the CPU */
 } BackendInfo;
 
-/* Returns the backend named `name` and describes it in `info` (unless NULL): "cpu";
- * "cuda" (device 0; an error when CUDA was not built or no device is usable); "auto"
- * (cuda when a device is usable, cpu otherwise); "cpu-guarded" (the CPU operations behind
- * page protection, a test backend). Returns NULL with err_set() otherwise. */
+/* Returns the backend named `name` and describes it in `info` (unless NULL). The names are
+ * "cpu", "cuda" (device 0, an error when CUDA was not built or no device is usable), "auto"
+ * (cuda when a device is usable, cpu otherwise) and "cpu-guarded" (the CPU operations behind
+ * page protection, a test backend). Any other name returns NULL with err_set(). */
 const Backend *backend_select(const char *name, BackendInfo *info);
 
 /* The CUDA calls behind --device auto, replaceable so that a test can pose as a machine whose
@@ -39,9 +39,9 @@ typedef struct {
     int (*describe)(BackendInfo *info);
 } CudaProbe;
 
-/* backend_select("auto") with the given probe: the CUDA backend when a device is counted and
- * opens; the CPU otherwise, with a warning naming the reason when a counted device failed
- * to open or describe. Never NULL. */
+/* Selects as backend_select("auto") does, through the given probe. Returns the CUDA backend
+ * when a device is counted and opens, and the CPU otherwise. A counted device that fails to
+ * open or describe itself gives a warning with the reason. Never returns NULL. */
 const Backend *backend_select_auto(const CudaProbe *probe, BackendInfo *info);
 
 /* Checks that backend_select(name) would succeed without setting the backend up (no cuBLAS
@@ -52,10 +52,10 @@ int backend_check(const char *name);
 /* Comma-separated names backend_select accepts, for help text. */
 #define EUAR_DEVICE_NAMES "cpu, cuda, auto"
 
-/* Returns the CPU backend behind page protection: its "device" memory lives in mmap'd
- * pages that are PROT_NONE except while one of its own operations (upload and download
- * included) runs on them, so a host access to device memory ends the process with SIGSEGV. It also checks that
- * every device pointer argument lies in its memory and every host array outside it. */
+/* Returns the CPU backend behind page protection. Its "device" memory is in mmap'd pages that
+ * are PROT_NONE except while one of its own operations (upload and download included) runs
+ * on them, so a host access to device memory ends the process with SIGSEGV. It also checks
+ * that every device pointer argument lies in its memory and every host array outside it. */
 const Backend *backend_cpu_guarded(void);
 
 /* Protection faults are the point of the guarded backend; this counts the operations it ran,

@@ -208,10 +208,11 @@ const char *suite_plural(int n);
 /* Path of the hash cache of a results folder: DIR/data-hashes.txt. */
 void suite_hash_cache_path(const char *dir, char *buf, int cap);
 
-/* Prints on stderr, per dataset with cells planned EUAR_CELL_STALE among the `n` cells at
- * `selected`, one line saying how many finished cells run again because the file changed. */
-void suite_print_stale(const SuiteCell *cells, const int *selected, int n,
-                       const SuiteCellPlan *plan);
+/* Plans every cell with suite_plan(), or suite_plan_read_only() for a dry run. Then prints
+ * on stderr one line per dataset with cells planned EUAR_CELL_STALE among the `n` cells at
+ * `selected`, saying how many finished cells run again because the file changed. */
+void suite_plan_selected(const SuiteCell *cells, int count, const char *dir, int dry_run,
+                         const int *selected, int n, SuiteCellPlan *plan);
 
 /* Result file of a cell: DIR/<hash>.json. */
 void suite_result_path(const char *dir, const SuiteCell *c, char *buf, int cap);

@@ -178,8 +178,9 @@ void suite_plan_read_only(const SuiteCell *cells, int count, const char *dir,
     plan_cells(cells, count, dir, 0, plan);
 }
 
-void suite_print_stale(const SuiteCell *cells, const int *selected, int n,
-                       const SuiteCellPlan *plan) {
+void suite_plan_selected(const SuiteCell *cells, int count, const char *dir, int dry_run,
+                         const int *selected, int n, SuiteCellPlan *plan) {
+    plan_cells(cells, count, dir, !dry_run, plan);
     for (int i = 0; i < n; i++) {
         const SuiteCell *c = &cells[selected[i]];
         int first = 1, stale = 0;

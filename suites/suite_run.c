@@ -567,11 +567,7 @@ int suite_run(const Suite *s, const SuiteRunOptions *opt) {
         rc = 1;
         goto done;
     }
-    if (opt->dry_run)
-        suite_plan_read_only(cells, count, opt->results, plan);
-    else
-        suite_plan(cells, count, opt->results, plan);
-    suite_print_stale(cells, selected, n, plan);
+    suite_plan_selected(cells, count, opt->results, opt->dry_run, selected, n, plan);
     if (opt->dry_run) {
         print_dry_run(cells, selected, n, plan);
         goto done;

@@ -395,11 +395,7 @@ int suite_slurm_run(const Suite *s, const char *file, const SuiteRunOptions *opt
         check_sbatch_path("results folder", results) != 0 ||
         suite_check_results_dir(s, opt->quick, opt->results) != 0)
         goto fail;
-    if (opt->dry_run)
-        suite_plan_read_only(cells, count, opt->results, plan);
-    else
-        suite_plan(cells, count, opt->results, plan);
-    suite_print_stale(cells, selected, n, plan);
+    suite_plan_selected(cells, count, opt->results, opt->dry_run, selected, n, plan);
     int ntodo = 0;
     for (int i = 0; i < n; i++)
         if (plan[selected[i]] != EUAR_CELL_SKIP)

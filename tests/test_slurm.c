@@ -460,8 +460,8 @@ static void load_shard_suite(Suite *s, char *exe, size_t cap) {
 }
 
 /* Two shards run while another process holds a shared lock on DIR/.lock, as the Slurm
- * submitter does; a cell whose lock is held elsewhere is skipped; an exclusive lock on
- * DIR/.lock, as a local runner holds, stops a shard. */
+ * submitter does. A cell whose lock is held elsewhere is skipped. An exclusive lock on
+ * DIR/.lock, which a local runner takes, stops a shard. */
 static void shard_run_locks(void **state) {
     Suite s;
     char exe[300], dir[300], lock_path[340], cell_lock[400];

@@ -202,7 +202,7 @@ static void plan_changed_data_file(void **state) {
     assert_int_equal(plan[0], EUAR_CELL_STALE);
     assert_int_equal(plan[1], EUAR_CELL_STALE);
     assert_int_equal(plan[2], EUAR_CELL_SKIP);
-    /* The worker is told where the cache is. */
+    /* The worker's command line names the cache. */
     char **argv = suite_cell_argv(&cells[0], "/opt/euar", dir);
     int found = 0;
     for (char **p = argv; *p; p++)
@@ -249,8 +249,8 @@ static void runner_reruns_changed_data(void **state) {
     suite_free(&s);
 }
 
-/* A results folder of a suite whose dataset label named another file is refused; the same
- * suite, and the same suite with a cell more, are not. */
+/* A suite is rejected in a results folder where its dataset label named another file. The
+ * same suite, and the same suite with one more cell, are accepted. */
 static void results_dir_other_data(void **state) {
     const char *first = write_mosi("first.h5", 1), *second = write_mosi("second.h5", 2);
     const char *dir = tmp_path("shared-results");
