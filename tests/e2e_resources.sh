@@ -35,28 +35,50 @@ check_intact() {
 # run as the user nobody.
 chmod 755 "$work"
 as_user=()
+user_dir=$PWD
+user_euar=$EUAR
 if [ "$(id -u)" -eq 0 ]; then
     as_user=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+    # A clone in a folder of mode 700 (mktemp -d) is closed to nobody, so nobody runs from a
+    # copy in $work: the binary, the suite file and the data file (a hard link where possible).
+    user_dir=$work/repo
+    mkdir -p "$user_dir/bin" "$user_dir/suites" "$user_dir/data"
+    cp "$EUAR" "$user_dir/bin/euar"
+    cp "$suite" "$user_dir/suites/"
+    ln data/synth-mosi.h5 "$user_dir/data/" 2>/dev/null || cp data/synth-mosi.h5 "$user_dir/data/"
+    chmod -R a+rX "$user_dir"
+    user_euar=$user_dir/bin/euar
+    # The leak suppressions of a sanitizer build are read by the process, so nobody needs them
+    # too.
+    case "${LSAN_OPTIONS:-}" in
+    *suppressions=*)
+        supp=${LSAN_OPTIONS#*suppressions=}
+        supp=${supp%%:*}
+        cp "$supp" "$user_dir/lsan.supp" && chmod a+r "$user_dir/lsan.supp"
+        LSAN_OPTIONS=${LSAN_OPTIONS/"$supp"/"$user_dir/lsan.supp"}
+        export LSAN_OPTIONS
+        ;;
+    esac
 fi
 locked=$work/locked
 prepare "$locked"
 check "prepared 2 finished results" test "$(wc -l <"$locked.sums")" -eq 2
 chmod 555 "$locked"
-"${as_user[@]}" "$EUAR" suite "$suite" --quick --jobs 2 --results "$locked" \
-    >"$work/locked.log" 2>&1
+(cd "$user_dir" && "${as_user[@]}" "$user_euar" suite "$suite" --quick --jobs 2 \
+    --results "$locked") >"$work/locked.log" 2>&1
 status=$?
 check "unwritable results folder exits 1 (got $status)" test "$status" -eq 1
 check "unwritable results folder: message names the folder" \
     grep -q "cannot create $locked/.lock: Permission denied; check that the results folder is writable" \
     "$work/locked.log"
 check_intact "$locked" "unwritable results folder"
-"${as_user[@]}" "$EUAR" train --data data/synth-mosi.h5 --model concat \
-    --out "$locked/run.json" >/dev/null 2>"$work/locked-train.log"
+(cd "$user_dir" && "${as_user[@]}" "$user_euar" train --data data/synth-mosi.h5 \
+    --model concat --out "$locked/run.json") >/dev/null 2>"$work/locked-train.log"
 check "unwritable --out folder exits 1" test $? -eq 1
 check "unwritable --out folder: message" \
     grep -q "folder $locked is not writable (Permission denied)" "$work/locked-train.log"
-"${as_user[@]}" "$EUAR" suite "$suite" --quick --results "$locked/sub" \
-    >"$work/locked-sub.log" 2>&1
+(cd "$user_dir" && "${as_user[@]}" "$user_euar" suite "$suite" --quick \
+    --results "$locked/sub") >"$work/locked-sub.log" 2>&1
 check "results folder that cannot be created exits 1" test $? -eq 1
 check "results folder that cannot be created: message" grep -q "$locked/sub" \
     "$work/locked-sub.log"
